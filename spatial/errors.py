@@ -50,6 +50,9 @@ class Problem:
         Column the problem is in.
     details
         Extra machine-readable facts (areas, ratios, the other feature of an overlap).
+    severity
+        ``"error"`` blocks a write; ``"warning"`` (e.g. official vs computed area) is
+        reported beside a successful write so the specialist can check the source.
     """
 
     code: str
@@ -59,6 +62,7 @@ class Problem:
     feature: str | None = None
     column: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    severity: str = "error"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
