@@ -14,6 +14,7 @@ import geopandas as gpd
 from pyproj import CRS
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_crs_info
+from pyproj.enums import PJType
 
 from .errors import CRSError
 
@@ -56,7 +57,7 @@ def choose_projected_crs(
         raise CRSError(f"unknown CRS system {system!r}; use 'utm' or 'kyrg06'")
     infos = query_crs_info(
         auth_name="EPSG",
-        pj_types="PROJECTED_CRS",
+        pj_types=PJType.PROJECTED_CRS,
         area_of_interest=AreaOfInterest(lon, lat, lon, lat),
     )
     zone = int((lon + 180) // 6) + 1
@@ -66,7 +67,9 @@ def choose_projected_crs(
     return CRS.from_epsg(code)
 
 
-def to_crs(frame: gpd.GeoDataFrame, crs: CRS | str | int, *, what: str = "input") -> gpd.GeoDataFrame:
+def to_crs(
+    frame: gpd.GeoDataFrame, crs: CRS | str | int, *, what: str = "input"
+) -> gpd.GeoDataFrame:
     """Reproject ``frame`` to ``crs``, refusing frames without a CRS."""
     if frame.crs is None:
         raise CRSError(f"{what} has no CRS; give the file a .prj or name its CRS explicitly")

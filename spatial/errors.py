@@ -143,7 +143,9 @@ class StoreError(JerError):
     """The workspace store failed (cannot open, corrupt, unreachable server)."""
 
 
-def raise_if_problems(problems: Sequence[Problem], *, error: type[ValidationError] = ValidationError) -> None:
+def raise_if_problems(
+    problems: Sequence[Problem], *, error: type[ValidationError] = ValidationError
+) -> None:
     """Raise ``error`` with all ``problems`` if there is any; the collect-then-raise idiom."""
     if problems:
         raise error(problems)
