@@ -544,6 +544,15 @@ def _report_overlaps(
     if a.size == 0:
         return
     # Neighbours in a fabric share edges; only pairs whose interiors meet need an area.
+    # Boxes meeting only along an edge cannot hold interiors that meet: a cheap first cut.
+    ba, bb = shapely.bounds(geoms_a[a]), shapely.bounds(geoms_b[b])
+    width = np.minimum(ba[:, 2], bb[:, 2]) - np.maximum(ba[:, 0], bb[:, 0])
+    height = np.minimum(ba[:, 3], bb[:, 3]) - np.maximum(ba[:, 1], bb[:, 1])
+    points_or_lines = (shapely.get_dimensions(geoms_a[a]) < 2) | (
+        shapely.get_dimensions(geoms_b[b]) < 2
+    )
+    boxed = (width > 0) & (height > 0) | points_or_lines
+    a, b = a[boxed], b[boxed]
     inner = shapely.relate_pattern(geoms_a[a], geoms_b[b], "T********")
     a, b = a[inner], b[inner]
     if a.size == 0:
