@@ -1,0 +1,39 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.templating import Jinja2Templates
+
+from spatial import __version__
+
+from .errors import install_error_handlers
+from .i18n import t
+from .settings import Settings
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+TEMPLATES.env.globals["t"] = t
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for one workspace; ``settings`` default to the ``JER_*`` environment."""
+    from .routers import balance, pages
+
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Jer",
+        version=__version__,
+        description="Municipal land inventory, constraints and planning for Kyrgyz municipalities",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(balance.router)
+    app.include_router(pages.router)
+
+    @app.get("/api/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
