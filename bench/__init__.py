@@ -1,0 +1,1 @@
+"""Benchmarks; figures go to docs/PERFORMANCE.md."""
