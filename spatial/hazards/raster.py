@@ -102,7 +102,7 @@ class RasterGrid:
             np.array([0, self.width, 0, self.width]),
             np.array([0, 0, self.height, self.height]),
         )
-        xs, ys = self.transform * corners  # type: ignore[operator]  # affine maps arrays too
+        xs, ys = self.transform @ corners  # type: ignore[operator]  # affine maps arrays too
         return float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys))
 
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +158,7 @@ def _window_for_bbox(
             bbox_crs, raster_crs, minx, miny, maxx, maxy, densify_pts=21
         )
     inverse = ~ds.transform
-    cols, rows = inverse * (np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]))
+    cols, rows = inverse @ (np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]))
     # Whole cells that the bbox touches: floor the start, ceil the end, then clip to the file.
     col0 = max(0, math.floor(float(np.min(cols)) + 1e-9))
     col1 = min(ds.width, math.ceil(float(np.max(cols)) - 1e-9))

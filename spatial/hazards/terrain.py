@@ -121,5 +121,8 @@ def slope_degrees(grid: RasterGrid, *, z_factor: float = 1.0) -> np.ndarray:
         dz_dx = -dz_dx
     if grid.transform.e < 0:
         dz_dy = -dz_dy
-    out[1:-1, 1:-1] = np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
+    slope = np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
+    # Horn's stencil skips the centre; a cell without elevation still has no slope.
+    slope[np.isnan(z[1:-1, 1:-1])] = np.nan
+    out[1:-1, 1:-1] = slope
     return out

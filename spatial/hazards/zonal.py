@@ -125,7 +125,7 @@ def zonal_stats(
     need = np.flatnonzero(present & (burnt[1:] == 0))
     if need.size:
         points = shapely.point_on_surface(geoms[need])
-        cols_f, rows_f = ~grid.transform * (shapely.get_x(points), shapely.get_y(points))
+        cols_f, rows_f = ~grid.transform @ (shapely.get_x(points), shapely.get_y(points))
         rows = np.floor(np.asarray(rows_f)).astype(np.int64)
         cols = np.floor(np.asarray(cols_f)).astype(np.int64)
         inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
