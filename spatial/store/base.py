@@ -181,23 +181,31 @@ def _json_default(value: Any) -> Any:
 
 
 def _dates_as_datetime64(frame: pd.DataFrame, spec: LayerSchema) -> pd.DataFrame:
-    """Date columns holding ``datetime.date`` objects as ``datetime64``.
+    """Unambiguous date columns as ``datetime64`` before validation.
 
-    Values read back from a workspace are ``date`` objects; handing them to validation
-    as text would let its day-first parsing swap day and month of ISO dates, so they
-    go in as unambiguous datetimes.
+    Values read back from a workspace are ``date`` objects and forms send ISO text
+    (``2031-05-06``); validation parses other text day-first (``06.05.2031``), which
+    would swap day and month of ISO dates, so columns whose every value is a date
+    object or ISO text go in as datetimes. Other columns are left to validation.
     """
     out = frame
     for name, col in spec.columns.items():
-        if col.type != "date" or name not in frame.columns:
+        if col.type != "date" or name not in frame.columns or frame[name].dtype != object:
             continue
         values = frame[name]
-        if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
-            "date", "datetime"
-        ):
-            if out is frame:
-                out = frame.copy()
-            out[name] = pd.to_datetime(values)
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind in ("date", "datetime"):
+            parsed = pd.to_datetime(values)
+        elif kind == "string":
+            text = values.str.strip()
+            parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+            if (parsed.isna() & text.notna() & (text != "")).any():
+                continue
+        else:
+            continue
+        if out is frame:
+            out = frame.copy()
+        out[name] = parsed
     return out
 
 
