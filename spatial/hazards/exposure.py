@@ -332,7 +332,7 @@ def _worst_per_type(frame: pd.DataFrame) -> pd.DataFrame:
     """Keep, for each ``(i, hazard_type)``, only the rows of its worst class."""
     if frame.empty:
         return frame
-    rank = frame["hazard_class"].map(_class_rank())
+    rank = frame["hazard_class"].map(_class_rank()).fillna(len(_class_rank()))
     worst = rank.groupby([frame["i"], frame["hazard_type"]]).transform("min")
     return frame[rank == worst]
 
@@ -698,10 +698,10 @@ def _joined_types(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     ordered = frame.assign(_t=frame["hazard_type"].map(types)).sort_values([by, "_t"])
     joined = ordered.groupby(by)["hazard_type"].agg(lambda s: ";".join(pd.unique(s)))
     rank = frame["hazard_class"].map(_class_rank())
-    worst_rank = rank.groupby(frame[by]).min()
+    worst_rank = rank.groupby(frame[by]).min().reindex(joined.index)
     names = np.array(codes("hazard_class"), dtype=object)
     return pd.DataFrame(
-        {"hazard_types": joined, "worst_class": names[worst_rank.reindex(joined.index).to_numpy()]}
+        {"hazard_types": joined, "worst_class": names[worst_rank.to_numpy(dtype=np.int64)]}
     )
 
 
@@ -760,10 +760,8 @@ def relocation_candidates(
         if len(selected)
         else shapely.from_wkt("POLYGON EMPTY")
     )
-    any_zone = gpd.GeoDataFrame(
-        {"hazard_type": "any", "hazard_class": "any"},
-        geometry=shapely.get_parts([union]),
-        crs=target,
+    any_zone = gpd.GeoDataFrame(geometry=shapely.get_parts([union]), crs=target).assign(
+        hazard_type="any", hazard_class="any"
     )
 
     # Parcels.

@@ -99,10 +99,13 @@ def test_parse_rejects_duplicate_class() -> None:
             "hazard_type": "rockfall",
             "unit": "degrees",
             "source": "x",
-            "classes": [{"class": "high", "min": 30, "max": 40}, {"class": "high", "min": 40, "max": None}],
+            "classes": [
+                {"class": "high", "min": 30, "max": 40},
+                {"class": "high", "min": 40, "max": None},
+            ],
         }
     }
-    with pytest.raises(RulebookError, match="duplicate|appears 2 times"):
+    with pytest.raises(RulebookError, match="appears 2 times"):
         parse_hazard_thresholds(section)
 
 
@@ -200,7 +203,10 @@ def test_min_area_on_a_geographic_grid_is_in_square_metres() -> None:
 
 def test_empty_and_invalid_class_arrays() -> None:
     empty = polygonize_classes(np.full((2, 2), ""), TRANSFORM, UTM, hazard_type="flood")
-    assert empty.empty and list(empty.columns) == [*layer_schema("hazard_zones").all_columns, "geometry"]
+    assert empty.empty and list(empty.columns) == [
+        *layer_schema("hazard_zones").all_columns,
+        "geometry",
+    ]
     with pytest.raises(ValidationError) as info:
         polygonize_classes(np.array([["extreme"]]), TRANSFORM, UTM, hazard_type="tsunami")
     assert {p.column for p in info.value.problems} == {"hazard_type", "hazard_class"}

@@ -26,7 +26,9 @@ def plane_on_projected_grid(
     x = 600_000.0 + dx * (np.arange(cols) + 0.5)
     y = 4_410_000.0 - dy * (np.arange(rows) + 0.5)
     xx, yy = np.meshgrid(x, y)
-    return RasterGrid(array=a * (xx - 600_000.0) + b * (yy - 4_400_000.0), transform=transform, crs=UTM)
+    return RasterGrid(
+        array=a * (xx - 600_000.0) + b * (yy - 4_400_000.0), transform=transform, crs=UTM
+    )
 
 
 def test_plane_on_projected_grid_gives_exact_slope_and_nan_edges() -> None:
@@ -55,10 +57,14 @@ def test_south_up_and_east_to_west_grids_give_the_same_slope() -> None:
     grid = plane_on_projected_grid(0.2, 0.1)
     flipped = RasterGrid(
         array=grid.array[::-1, ::-1],
-        transform=grid.transform @ Affine.translation(grid.width, grid.height) @ Affine.scale(-1, -1),
+        transform=grid.transform
+        @ Affine.translation(grid.width, grid.height)
+        @ Affine.scale(-1, -1),
         crs=UTM,
     )
-    np.testing.assert_allclose(slope_degrees(flipped)[::-1, ::-1], slope_degrees(grid), equal_nan=True)
+    np.testing.assert_allclose(
+        slope_degrees(flipped)[::-1, ::-1], slope_degrees(grid), equal_nan=True
+    )
 
 
 def test_z_factor_converts_elevation_units() -> None:
@@ -126,7 +132,9 @@ def test_geographic_cell_width_shrinks_with_cos_latitude() -> None:
     )
     dx, dy = cell_sizes_m(grid)
     ratio = dx / dx[-1]
-    np.testing.assert_allclose(ratio, np.cos(np.radians([50, 30, 10])) / math.cos(math.radians(10)), rtol=3e-3)
+    np.testing.assert_allclose(
+        ratio, np.cos(np.radians([50, 30, 10])) / math.cos(math.radians(10)), rtol=3e-3
+    )
     # 15 arc-seconds of longitude at 10°N is ~456 m on WGS 84.
     assert 450 < dx[-1] < 460
     # 20 degrees of latitude between row centres is ~2 216 km.
@@ -135,7 +143,9 @@ def test_geographic_cell_width_shrinks_with_cos_latitude() -> None:
 
 def test_projected_cell_sizes_are_in_metres_even_for_foot_crs() -> None:
     # NAD83 / Texas North (ftUS): 1 US survey foot = 0.3048006 m.
-    grid = RasterGrid(array=np.zeros((3, 3)), transform=Affine(100, 0, 0, 0, -100, 0), crs=CRS.from_epsg(2275))
+    grid = RasterGrid(
+        array=np.zeros((3, 3)), transform=Affine(100, 0, 0, 0, -100, 0), crs=CRS.from_epsg(2275)
+    )
     dx, dy = cell_sizes_m(grid)
     np.testing.assert_allclose(dx, 30.480061, rtol=1e-6)
     np.testing.assert_allclose(dy, 30.480061, rtol=1e-6)
