@@ -88,7 +88,7 @@ def schema_layers() -> list[str]:
 
 def column_sql_types(spec: LayerSchema) -> dict[str, str]:
     """Stored attribute columns of a layer (input then computed) with their schema types."""
-    out = {name: col.type for name, col in spec.columns.items()}
+    out: dict[str, str] = {name: col.type for name, col in spec.columns.items()}
     out.update({name: col.type for name, col in spec.computed.items()})
     return out
 
@@ -148,10 +148,7 @@ def iso_utc(moment: datetime) -> str:
 
 def parse_utc(value: Any) -> datetime:
     """A stored timestamp (text or driver datetime) as an aware UTC datetime."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(str(value))
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
@@ -359,6 +356,15 @@ class Workspace(ABC):
         touches the change time; ``None`` recomputes the extent after a bulk write.
         """
 
+    def _lock_layer(self, layer: str) -> None:
+        """Serialise writers of ``layer`` until the transaction ends.
+
+        Validation reads the features near a write and then the write happens; two
+        writers doing this at once could each miss the other's overlapping parcel. The
+        GeoPackage needs nothing here (``BEGIN IMMEDIATE`` locks the whole file).
+        """
+        return None
+
     @abstractmethod
     def _tables(self) -> set[str]:
         """Names of the tables in the workspace."""
@@ -412,7 +418,7 @@ class Workspace(ABC):
                     else:
                         self._execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
                         self._execute(f"RELEASE SAVEPOINT {savepoint}")
-                except Exception:  # noqa: S110 - the original error matters more
+                except Exception:  # the original error matters more than a failed rollback
                     pass
                 raise
             self._depth -= 1
@@ -548,7 +554,10 @@ class Workspace(ABC):
         if source == self.crs:
             return xmin, ymin, xmax, ymax
         transformer = Transformer.from_crs(source, self.crs, always_xy=True)
-        return tuple(transformer.transform_bounds(xmin, ymin, xmax, ymax, densify_pts=21))
+        left, bottom, right, top = transformer.transform_bounds(
+            xmin, ymin, xmax, ymax, densify_pts=21
+        )
+        return float(left), float(bottom), float(right), float(top)
 
     def _equality(self, column: str, ctype: str, value: object) -> tuple[str, list[Any]]:
         if value is None:
@@ -594,7 +603,7 @@ class Workspace(ABC):
                 params.extend(p)
         sql += " ORDER BY fid"
         if limit is not None or offset:
-            if limit is not None and limit < 0 or offset < 0:
+            if (limit is not None and limit < 0) or offset < 0:
                 raise InputError("limit and offset must not be negative")
             clause, extra = self._limit_clause(limit, offset)
             sql += clause
@@ -673,6 +682,7 @@ class Workspace(ABC):
             raise InputError(f"{layer}: import needs a GeoDataFrame, not {type(frame).__name__}")
         frame = _dates_as_datetime64(frame, spec)
         with self.transaction():
+            self._lock_layer(layer)
             municipality = None if layer == "municipality" else self._municipality_geometry()
             existing = self._existing_for_import(spec, frame) if mode == "append" else None
             report = validate_layer(
@@ -1029,7 +1039,8 @@ class Workspace(ABC):
             )
 
     @staticmethod
-    def _changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    def _changes(old: Mapping[str, Any] | None,
+                 new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
         """``{column: (old, new)}`` for attributes that differ; geometry as a marker."""
         skip = {"fid", "row_version", "updated_at", "updated_by", "geometry"}
         out: dict[str, tuple[Any, Any]] = {}
@@ -1062,6 +1073,7 @@ class Workspace(ABC):
         spec = self._check_layer(PARCELS)
         frame = self._record_frame(spec, record, crs)
         with self.transaction():
+            self._lock_layer(spec.name)
             report = self._validate_one(spec, frame, exclude_fid=None)
             now = utc_now()
             values, stored = self._store_values(spec, report.frame, version=1, user=user, at=now)
@@ -1078,6 +1090,7 @@ class Workspace(ABC):
         return created
 
     def _locked_current(self, fid: int, expected_version: int | None) -> dict[str, Any]:
+        self._lock_layer(PARCELS)
         current = self._parcel_record(fid, lock=True)
         if current is None:
             raise NotFoundError(f"parcel {fid} does not exist")
@@ -1153,6 +1166,7 @@ class Workspace(ABC):
         """
         spec = self._check_layer(PARCELS)
         with self.transaction():
+            self._lock_layer(spec.name)
             old = self.parcel_version(fid, version)
             latest = self._fetch(
                 f"SELECT max(version) FROM {self._t(HISTORY_TABLE)} WHERE fid = ?", [int(fid)]

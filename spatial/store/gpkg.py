@@ -367,7 +367,8 @@ class GeoPackageWorkspace(Workspace):
             return reals.astype(object).where(reals.notna(), None).tolist()
         if ctype == "date":
             parsed = pd.to_datetime(values)
-            return parsed.dt.strftime("%Y-%m-%d").astype(object).where(parsed.notna(), None).tolist()
+            text = parsed.dt.strftime("%Y-%m-%d").astype(object)
+            return text.where(parsed.notna(), None).tolist()
         return values.astype(object).where(values.notna(), None).tolist()
 
     def _limit_clause(self, limit: int | None, offset: int) -> tuple[str, list[Any]]:

@@ -314,7 +314,7 @@ class PostGISWorkspace(Workspace):
         parts = [_copy_text(data["fid"], "integer"),
                  pd.Series(ewkb, index=data.index, dtype=object)]
         parts += [_copy_text(data[c], types[c]) for c in data.columns[1:]]
-        lines = parts[0].str.cat(parts[1:], sep="\t")
+        lines = parts[0].str.cat(pd.concat(parts[1:], axis=1), sep="\t")
         self._copy(layer, ["fid", GEOM, *data.columns[1:]], lines, progress)
         self._execute(f"ANALYZE {self._t(layer)}")
 
@@ -322,8 +322,14 @@ class PostGISWorkspace(Workspace):
         if len(data) == 0:
             return
         parts = [_copy_text(data[c], types.get(c, "text")) for c in data.columns]
-        lines = parts[0].str.cat(parts[1:], sep="\t") if len(parts) > 1 else parts[0]
+        lines = (parts[0].str.cat(pd.concat(parts[1:], axis=1), sep="\t") if len(parts) > 1
+                 else parts[0])
         self._copy(table, list(data.columns), lines)
+
+    def _lock_layer(self, layer: str) -> None:
+        # SHARE ROW EXCLUSIVE conflicts with itself but not with readers: writers of a
+        # layer take turns, like the GeoPackage's BEGIN IMMEDIATE, and reads go on.
+        self._execute(f"LOCK TABLE {self._t(layer)} IN SHARE ROW EXCLUSIVE MODE")
 
     def _after_layer_write(self, layer: str, bounds: tuple[float, ...] | None = None) -> None:
         return None  # PostGIS keeps no per-layer extent to refresh

@@ -717,7 +717,9 @@ def test_geometry_blobs_decode_whatever_the_envelope(
     assert shapely.equals_exact(decoded, expected, tolerance=0).all()
     assert all(shapely.equals_exact(decode_gpkg_geometry(b), g, tolerance=0)
                for b, g in zip(theirs, geoms, strict=True))
-    assert ours[0][:4] == b"GP\x00\x03"
-    env = struct.unpack_from("<4d", ours[0], 8)
+    first = ours[0]
+    assert first is not None
+    assert first[:4] == b"GP\x00\x03"
+    env = struct.unpack_from("<4d", first, 8)
     x0, y0, x1, y1 = geoms[0].bounds
     assert env == (x0, x1, y0, y1)
