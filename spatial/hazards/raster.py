@@ -247,7 +247,11 @@ def open_raster(
                 raise CRSError(f"raster {name} has no geotransform; it cannot be placed on the map")
             window = _window_for_bbox(ds, bbox, box_crs, crs, name) if bbox is not None else None
             masked = ds.read(band, window=window, masked=True)
-            transform = ds.window_transform(window) if window is not None else ds.transform
+            transform = (
+                ds.transform @ Affine.translation(window.col_off, window.row_off)
+                if window is not None
+                else ds.transform
+            )
             scale = ds.scales[band - 1] if ds.scales else 1.0
             offset = ds.offsets[band - 1] if ds.offsets else 0.0
             nodata = ds.nodata

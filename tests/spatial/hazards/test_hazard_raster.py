@@ -9,12 +9,15 @@ import pytest
 import rasterio
 import rasterio.shutil
 from affine import Affine
-from rasterio.transform import from_origin
 
 from spatial.errors import CRSError, InputError, NotFoundError
 from spatial.hazards import RasterGrid, open_raster
 
 ORIGIN = (600_000.0, 4_410_000.0)
+
+
+def from_origin(west: float, north: float, xsize: float, ysize: float) -> Affine:
+    return Affine(xsize, 0.0, west, 0.0, -ysize, north)
 
 
 def write_tif(
