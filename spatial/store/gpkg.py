@@ -202,14 +202,19 @@ def _rtree_triggers(t: str, c: str = GEOM, i: str = "fid") -> dict[str, str]:
 
 
 def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    """Open the file with Jer's settings; ``sqlite3.DatabaseError`` if it is no database."""
     uri = f"file:{quote(str(path.resolve()))}?mode={'rwc' if create else 'rw'}"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                                timeout=BUSY_TIMEOUT_S)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open GeoPackage {path}: {exc}") from exc
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    conn.execute("PRAGMA cache_size = -65536")
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA cache_size = -65536")
+    except sqlite3.Error:
+        conn.close()
+        raise
     for name, func in (("ST_MinX", _envelope_part(0)), ("ST_MaxX", _envelope_part(1)),
                        ("ST_MinY", _envelope_part(2)), ("ST_MaxY", _envelope_part(3)),
                        ("ST_IsEmpty", _st_is_empty)):
@@ -235,7 +240,10 @@ class GeoPackageWorkspace(Workspace):
         path = Path(path)
         if not path.is_file():
             raise NotFoundError(f"workspace {path} does not exist")
-        conn = _connect(path, create=False)
+        try:
+            conn = _connect(path, create=False)
+        except sqlite3.DatabaseError as exc:
+            raise NotFoundError(f"{path} is not a Jer workspace: {exc}") from exc
         try:
             (app_id,) = conn.execute("PRAGMA application_id").fetchone()
             has_meta = conn.execute(

@@ -176,6 +176,10 @@ def test_create_validates_the_municipality(store_url: str) -> None:
 def test_open_missing_or_foreign_store_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         open_workspace(tmp_path / "missing.gpkg")
+    garbage = tmp_path / "garbage.gpkg"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(NotFoundError):
+        open_workspace(garbage)
     gdal_file = tmp_path / "plain.gpkg"
     pyogrio.write_dataframe(municipality(), gdal_file, layer="x")
     with pytest.raises(NotFoundError, match="not a Jer workspace"):
@@ -460,6 +464,21 @@ def test_bbox_where_columns_limit(ws: Workspace) -> None:
         ws.read_layer("parcels", where={"no_such_column": 1})
 
 
+def test_bbox_uses_the_spatial_index(ws: Workspace) -> None:
+    ws.import_layer("parcels", parcel_grid(3, 3), user="aida")
+    condition, params = ws._bbox_condition("parcels", (X0, Y0, X0 + 5, Y0 + 5))
+    query = f"SELECT fid FROM {ws._t('parcels')} WHERE {condition}"
+    if isinstance(ws, GeoPackageWorkspace):
+        plan = " ".join(str(r) for r in ws._fetch(f"EXPLAIN QUERY PLAN {query}", params))
+        assert "rtree_parcels_geom VIRTUAL TABLE INDEX" in plan
+    else:
+        with ws.transaction():
+            ws._execute("SET LOCAL enable_seqscan = off")
+            plan = " ".join(str(r) for r in ws._fetch(f"EXPLAIN {query}", params))
+        assert "parcels_geom_gist" in plan
+    assert [r[0] for r in ws._fetch(query, params)] == [1]
+
+
 def test_personal_columns_are_never_read_for_public(ws: Workspace) -> None:
     ws.import_layer("parcels", parcel_grid(2, 1), user="aida")
     public = ws.read_layer("parcels", include_personal=False)
@@ -629,11 +648,14 @@ def test_geopackage_is_read_by_gdal(tmp_path: Path) -> None:
     assert info["geometry_type"] == "MultiPolygon"
     types = dict(zip(info["fields"], info["dtypes"], strict=True))
     assert types["in_use"] == "bool"
-    assert types["lease_until"].startswith("datetime64") or types["lease_until"] == "object"
+    assert types["lease_until"] == "datetime64[D]"  # DATE columns read as dates
     assert types["row_version"] == "int64"
     assert info["capabilities"]["fast_spatial_filter"]
     for layer, _ in pyogrio.list_layers(path):
         pyogrio.read_dataframe(path, layer=layer)  # every layer reads cleanly
+    history = pyogrio.read_info(path, layer="jer_history")
+    assert dict(zip(history["fields"], history["dtypes"], strict=True))["at"].startswith(
+        "datetime64")
     gdal = pyogrio.read_dataframe(path, layer="parcels", bbox=(X0 + 21, Y0 + 11, X0 + 29,
                                                                Y0 + 19))
     assert gdal["cadastral_no"].tolist() == ["P-000006"]
