@@ -745,3 +745,59 @@ def test_geometry_blobs_decode_whatever_the_envelope(
     env = struct.unpack_from("<4d", first, 8)
     x0, y0, x1, y1 = geoms[0].bounds
     assert env == (x0, x1, y0, y1)
+
+
+# ---------------------------------------------------------------------------- invariants
+_edit = st.one_of(
+    st.tuples(st.just("update"), st.sampled_from(["state", "municipal", "private"])),
+    st.tuples(st.just("stale"), st.sampled_from(["state", "private"])),
+    st.tuples(st.just("delete"), st.none()),
+    st.tuples(st.just("restore"), st.integers(min_value=1, max_value=12)),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(_edit, min_size=1, max_size=8))
+def test_versions_and_history_follow_every_write(tmp_path: Path, edits: list[tuple[str, object]]
+                                                 ) -> None:
+    """Whatever the sequence of edits, each successful write adds exactly one version, the
+    history has one entry per version, and every version reads back as it was written."""
+    path = tmp_path / f"{uuid.uuid4().hex}.gpkg"
+    with create_workspace(path, municipality()) as ws:
+        fid = ws.create_parcel(new_parcel(), user="u0")["fid"]
+        states: dict[int, str | None] = {1: "state"}  # version -> ownership (None: deleted)
+        version = 1
+        for step, (kind, arg) in enumerate(edits, start=1):
+            user = f"u{step}"
+            alive = states[version] is not None
+            if kind == "update" and alive:
+                ws.update_parcel(fid, {"ownership": arg}, expected_version=version, user=user)
+                version += 1
+                states[version] = str(arg)
+            elif kind == "stale" and alive and version > 1:
+                with pytest.raises(ConflictError):
+                    ws.update_parcel(fid, {"ownership": arg}, expected_version=version - 1,
+                                     user=user)
+            elif kind == "delete" and alive:
+                ws.delete_parcel(fid, expected_version=version, user=user)
+                version += 1
+                states[version] = None
+            elif kind == "restore" and isinstance(arg, int) and states.get(arg) is not None:
+                ws.restore_parcel(fid, arg, user=user, expected_version=version)
+                states[version + 1] = states[arg]
+                version += 1
+        entries = ws.history(fid)
+        assert [e.version for e in entries] == list(range(version, 0, -1))
+        for v, ownership in states.items():
+            if ownership is None:
+                with pytest.raises(NotFoundError):
+                    ws.parcel_version(fid, v)
+            else:
+                assert ws.parcel_version(fid, v)["ownership"] == ownership
+                assert ws.parcel_version(fid, v)["row_version"] == v
+        if states[version] is None:
+            assert ws.count("parcels") == 0
+        else:
+            assert ws.get_parcel(fid)["row_version"] == version
+            assert ws.get_parcel(fid)["ownership"] == states[version]
