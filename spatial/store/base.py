@@ -507,8 +507,8 @@ class Workspace(ABC):
         Parameters
         ----------
         bbox
-            ``(xmin, ymin, xmax, ymax)``: features whose envelope meets it, found through
-            the spatial index (GeoPackage R-tree, PostGIS GiST).
+            ``(xmin, ymin, xmax, ymax)``: features that intersect this box, found through
+            the spatial index (GeoPackage R-tree, PostGIS GiST) and tested exactly.
         bbox_crs
             CRS of ``bbox`` if not the workspace CRS (e.g. 4326 for a web map view).
         columns
@@ -532,8 +532,9 @@ class Workspace(ABC):
         personal = set(spec.personal_columns)
         selected = [c for c in types if c in wanted and (include_personal or c not in personal)]
         conditions: list[tuple[str, list[Any]]] = []
-        if bbox is not None:
-            conditions.append(self._bbox_condition(layer, self._bbox_in_crs(bbox, bbox_crs)))
+        box = None if bbox is None else self._bbox_in_crs(bbox, bbox_crs)
+        if box is not None:
+            conditions.append(self._bbox_condition(layer, box))
         for column, value in (where or {}).items():
             if column != "fid" and column not in types:
                 raise InputError(f"{layer}: cannot filter on unknown column {column!r}")
@@ -541,7 +542,16 @@ class Workspace(ABC):
                 raise InputError(f"{layer}: cannot filter on personal column {column!r}")
             conditions.append(self._equality(column, "integer" if column == "fid"
                                              else types[column], value))
-        return self._select_frame(spec, selected, conditions, limit=limit, offset=offset)
+        if box is None:
+            return self._select_frame(spec, selected, conditions, limit=limit, offset=offset)
+        if (limit is not None and limit < 0) or offset < 0:
+            raise InputError("limit and offset must not be negative")
+        # The index stores 32-bit envelopes, rounded outward differently by each backend;
+        # an exact test on the candidates makes the answer exact and the same on both.
+        candidates = self._select_frame(spec, selected, conditions)
+        hits = candidates[shapely.intersects(candidates.geometry.to_numpy(), shapely.box(*box))]
+        end = None if limit is None else offset + limit
+        return hits.iloc[offset:end].reset_index(drop=True)
 
     def _bbox_in_crs(self, bbox: tuple[float, float, float, float], bbox_crs: Any
                      ) -> tuple[float, float, float, float]:

@@ -447,6 +447,8 @@ def test_bbox_where_columns_limit(ws: Workspace) -> None:
     assert set(ws.read_layer("parcels", bbox=tuple(lon_lat), bbox_crs=4326)["cadastral_no"]) >= {
         "P-000022", "P-000023"}
     assert len(ws.read_layer("parcels", bbox=(X0 + 500, Y0 + 500, X0 + 600, Y0 + 600))) == 0
+    page = ws.read_layer("parcels", bbox=(X0 + 1, Y0 + 1, X0 + 99, Y0 + 9), limit=3, offset=2)
+    assert page["cadastral_no"].tolist() == ["P-000002", "P-000003", "P-000004"]
 
     settlement = ws.read_layer("parcels", where={"land_category": "settlement",
                                                  "in_use": True})
@@ -462,6 +464,12 @@ def test_bbox_where_columns_limit(ws: Workspace) -> None:
         ws.read_layer("parcels", columns=["no_such_column"])
     with pytest.raises(InputError):
         ws.read_layer("parcels", where={"no_such_column": 1})
+    triangle = ws.create_parcel(new_parcel("TRI", geometry=shapely.Polygon(
+        [(X0 + 200, Y0 + 200), (X0 + 300, Y0 + 200), (X0 + 200, Y0 + 300)])), user="aida")
+    # The triangle's envelope covers this box but the triangle does not: no hit.
+    assert len(ws.read_layer("parcels", bbox=(X0 + 280, Y0 + 280, X0 + 290, Y0 + 290))) == 0
+    assert ws.read_layer("parcels", bbox=(X0 + 201, Y0 + 201, X0 + 202, Y0 + 202))[
+        "fid"].tolist() == [triangle["fid"]]
 
 
 def test_bbox_uses_the_spatial_index(ws: Workspace) -> None:
