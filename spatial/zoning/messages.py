@@ -77,6 +77,14 @@ _BUILDING: dict[str, Text] = {
         "en": "In a zone of type «{zone}» the {parameter} may not exceed {limit} {unit}; the "
               "proposal exceeds it.",
     },
+    "max_plot": {
+        "ky": "«{zone}» зонасында {parameter} боюнча чек: эң көп {limit} {unit}; тилке бул "
+              "чектен чоң.",
+        "ru": "В зоне «{zone}» предельное значение показателя «{parameter}» — не более "
+              "{limit} {unit}; участок больше.",
+        "en": "In a zone of type «{zone}» the {parameter} may not exceed {limit} {unit}; the "
+              "parcel is larger.",
+    },
     "min": {
         "ky": "«{zone}» зонасында {parameter} боюнча чек: эң аз {limit} {unit}; тилке бул "
               "чектен кичине.",
@@ -145,8 +153,9 @@ def zoning_message(rb: Rulebook, zone_type: str, use: str, regime: str) -> Text:
 def building_message(rb: Rulebook, zone_type: str, limit: BuildingLimit) -> Text:
     zt = rb.zone_types[zone_type]
     unit = _UNIT.get(limit.unit, {lang: limit.unit for lang in LANGS})
+    template = _BUILDING["max_plot" if limit.parameter == "max_plot_ha" else limit.kind]
     return {
-        lang: _BUILDING[limit.kind][lang].format(
+        lang: template[lang].format(
             zone=zt.name[lang], parameter=_PARAMETER[limit.parameter][lang],
             limit=_number(limit.value), unit=unit[lang],
         )
@@ -155,7 +164,7 @@ def building_message(rb: Rulebook, zone_type: str, limit: BuildingLimit) -> Text
 
 
 def transition_message(rb: Rulebook, t: Transition) -> Text:
-    out = {}
+    out: Text = {}
     for lang in LANGS:
         a = label("land_category", t.from_category, lang)
         b = label("land_category", t.to_category, lang)

@@ -388,8 +388,8 @@ class RulebookTables:
                 limit_applies[r, p, [use_ix[u] for u in applies]] = True
 
         fits = np.zeros((n_uses, n_cats), dtype=bool)
-        for u, use in enumerate(rb.uses.values()):
-            fits[u, [cat_ix[c] for c in use.categories]] = True
+        for u, use_def in enumerate(rb.uses.values()):
+            fits[u, [cat_ix[c] for c in use_def.categories]] = True
         authorities = tuple(rb.authorities)
         transition = np.full((n_cats, n_cats), -1, dtype=np.int16)
         for (a, b), t in rb.transitions.items():

@@ -1,0 +1,423 @@
+"""The constraint engine shared by the single check and the batch.
+
+One code path evaluates any number of parcels (one for a planner's check, 100 000 for
+the working group), so a single check and the batch cannot disagree. Per layer it runs
+one bulk bounding-box query, then shapely array operations on the candidate pairs:
+
+* pairs whose feature covers the parcel take the parcel's area, no intersection;
+* pairs whose feature does not touch the parcel are dropped, no intersection;
+* only the remaining, partial pairs are intersected and measured.
+
+Rules are looked up as arrays compiled from the rulebook (``Rulebook.tables``): the
+regime of every (rule, use), the categories a rule blocks, the building limits, the
+transition matrix, and the index of each reason's message. Nothing branches on a use
+or a category code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from .layers import LAYERS, ConstraintLayers
+from .rulebook import BUILDING_PARAMETERS, REGIMES, Rulebook
+
+__all__ = [
+    "KINDS",
+    "VERDICTS",
+    "Evaluation",
+    "Subjects",
+    "evaluate",
+    "materialise",
+    "remainders",
+    "uses_on",
+]
+
+#: Kinds of reasons, in report order.
+KINDS: tuple[str, ...] = ("transition", "category_fit", "zoning", "building", "restriction")
+K_TRANSITION, K_FIT, K_ZONING, K_BUILDING, K_RESTRICTION = range(5)
+#: Verdict for the worst regime among the reasons (index = regime code).
+VERDICTS: tuple[str, ...] = ("allowed", "conditional", "prohibited")
+PERMITTED, CONDITIONAL, PROHIBITED = range(3)
+
+#: Below this many pairs threads cost more than they save.
+_MIN_PAIRS_PER_THREAD = 5_000
+#: Uncovered parts smaller than this share of the parcel are rounding, not "outside zones".
+_OUTSIDE_EPS = 1e-9
+
+_COLUMNS: dict[str, type] = {
+    "pos": np.int64, "kind": np.int8, "layer": np.int8, "feature": np.int64,
+    "rule": np.int64, "param": np.int8, "overlap": np.float64, "share": np.float64,
+    "regime": np.int8, "note": np.bool_, "blocks": np.bool_, "value": np.float64,
+    "limit": np.float64, "authority": np.int16, "entry": np.int64,
+}
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """What is checked, one row per parcel, as arrays of codes (``-1``: unknown/none).
+
+    ``use`` is the use to test (the proposal's target use, else the current one),
+    ``current``/``target`` are land-category positions in ``Rulebook.tables.categories``;
+    ``floors``, ``height_m`` and ``site_coverage`` are NaN when not proposed.
+    """
+
+    geoms: np.ndarray
+    use: np.ndarray
+    current: np.ndarray
+    target: np.ndarray
+    floors: np.ndarray
+    height_m: np.ndarray
+    site_coverage: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Overlap thresholds; an overlap is a note only if under every threshold given."""
+
+    area_m2: float | None
+    share_pct: float | None
+
+    def is_note(self, overlap: np.ndarray, share: np.ndarray) -> np.ndarray:
+        if self.area_m2 is None and self.share_pct is None:
+            return np.zeros(len(overlap), dtype=bool)
+        note = np.ones(len(overlap), dtype=bool)
+        if self.area_m2 is not None:
+            note &= overlap < self.area_m2
+        if self.share_pct is not None:
+            note &= share < self.share_pct
+        return note
+
+
+@dataclass
+class Evaluation:
+    """Every reason of every subject as parallel arrays, sorted by subject then report order.
+
+    ``pairs`` keeps, per layer, all overlapping (subject, feature, overlap) pairs, also
+    those that produced no reason (zones when no use is tested), for the remainder.
+    """
+
+    area: np.ndarray
+    cols: dict[str, np.ndarray]
+    pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.cols["pos"])
+
+    def worst(self) -> np.ndarray:
+        """Worst regime per subject among reasons that are not notes (``-1``: no reason)."""
+        worst = np.full(len(self.area), -1, dtype=np.int8)
+        keep = ~self.cols["note"]
+        np.maximum.at(worst, self.cols["pos"][keep], self.cols["regime"][keep])
+        return worst
+
+
+def _rows(n: int, **values: np.ndarray | int | float | bool) -> dict[str, np.ndarray]:
+    """A block of ``n`` reason rows; columns not given take their 'none' value."""
+    defaults: dict[str, int | float | bool] = {
+        "feature": -1, "rule": -1, "param": -1, "layer": -1, "overlap": np.nan,
+        "share": np.nan, "note": False, "blocks": False, "value": np.nan, "limit": np.nan,
+        "authority": -1,
+    }
+    out: dict[str, np.ndarray] = {}
+    for name, dtype in _COLUMNS.items():
+        value = values.get(name, defaults.get(name))
+        if value is None:
+            raise TypeError(f"reason column {name!r} needs a value")
+        out[name] = np.broadcast_to(np.asarray(value, dtype=dtype), (n,)).copy()
+    return out
+
+
+def _split_by_feature(feat: np.ndarray, n_jobs: int) -> list[np.ndarray]:
+    """Pair positions split into ``n_jobs`` chunks that never share a feature.
+
+    A prepared geometry builds its internal index lazily on first use, which is not
+    safe to do from two threads at once; chunks with disjoint features avoid it.
+    """
+    order = np.argsort(feat, kind="stable")
+    if n_jobs <= 1 or len(feat) < 2 * _MIN_PAIRS_PER_THREAD:
+        return [order]
+    sorted_feat = feat[order]
+    cuts = []
+    for k in range(1, n_jobs):
+        i = (len(order) * k) // n_jobs
+        # move the cut to the next feature boundary
+        i = int(np.searchsorted(sorted_feat, sorted_feat[i], side="right"))
+        if 0 < i < len(order):
+            cuts.append(i)
+    return [c for c in np.split(order, sorted(set(cuts))) if len(c)]
+
+
+def _map_chunks(
+    fn: Callable[[np.ndarray], np.ndarray], chunks: Sequence[np.ndarray], n: int, n_jobs: int
+) -> np.ndarray:
+    """Run ``fn`` on each chunk of pair positions (threads: shapely releases the GIL)."""
+    out = np.zeros(n, dtype=np.float64)
+    if len(chunks) <= 1 or n_jobs <= 1:
+        for chunk in chunks:
+            out[chunk] = fn(chunk)
+        return out
+    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        for chunk, result in zip(chunks, pool.map(fn, chunks), strict=True):
+            out[chunk] = result
+    return out
+
+
+def overlap_pairs(
+    geoms: np.ndarray, area: np.ndarray, features: np.ndarray, pos: np.ndarray,
+    feat: np.ndarray, *, n_jobs: int = 1,
+) -> np.ndarray:
+    """Overlap area of each candidate pair, skipping the work it does not need.
+
+    ``features`` must be prepared (:func:`shapely.prepare`). Covered parcels take their
+    own area; disjoint or merely touching pairs come out as 0 (the caller drops them).
+    """
+
+    def measure(chunk: np.ndarray) -> np.ndarray:
+        f, p = features[feat[chunk]], geoms[pos[chunk]]
+        covered = shapely.covers(f, p)
+        out = np.where(covered, area[pos[chunk]], 0.0)
+        rest = np.flatnonzero(~covered)
+        rest = rest[shapely.intersects(f[rest], p[rest])]
+        if rest.size:
+            out[rest] = shapely.area(shapely.intersection(p[rest], f[rest]))
+        return out
+
+    return _map_chunks(measure, _split_by_feature(feat, n_jobs), len(pos), n_jobs)
+
+
+def evaluate(
+    subjects: Subjects,
+    layers: ConstraintLayers,
+    rulebook: Rulebook,
+    *,
+    tolerance: Tolerance,
+    n_jobs: int = 1,
+) -> Evaluation:
+    """Every reason for every subject; see the module docstring for the method."""
+    t = rulebook.tables
+    geoms = subjects.geoms
+    n = len(geoms)
+    area = shapely.area(geoms)
+    use, current, target = subjects.use, subjects.current, subjects.target
+    has_use = use >= 0
+    use0 = np.maximum(use, 0)
+    change = (target >= 0) & (target != current)
+    target0 = np.maximum(target, 0)
+    blocks: list[dict[str, np.ndarray]] = []
+    pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    zoned = np.zeros(n)
+
+    for li, name in enumerate(LAYERS):
+        layer = layers.layer(name)
+        pos, feat = layer.query(geoms)
+        overlap = overlap_pairs(geoms, area, layer.geoms, pos, feat, n_jobs=n_jobs)
+        keep = overlap > 0
+        pos, feat, overlap = pos[keep], feat[keep], overlap[keep]
+        pairs[name] = (pos, feat, overlap)
+        rule = layer.rules(rulebook)[feat]
+        share = overlap / area[pos] * 100.0
+        note = tolerance.is_note(overlap, share)
+        if name == "zones":
+            zoned += np.bincount(pos, weights=overlap, minlength=n)
+            sel = has_use[pos]
+            pos, feat, overlap, rule, share, note = (
+                a[sel] for a in (pos, feat, overlap, rule, share, note)
+            )
+            u = use[pos]
+            regime = t.regime[rule, u]
+            blocks.append(_rows(
+                len(pos), pos=pos, kind=K_ZONING, layer=li, feature=feat, rule=rule,
+                overlap=overlap, share=share, regime=regime, note=note,
+                entry=t.entry_zoning[rule, u],
+            ))
+            blocks.append(_building(subjects, area, pos, feat, rule, overlap, share, regime,
+                                    note, li, rulebook))
+            continue
+        use_regime = np.where(has_use[pos], t.regime[rule, use0[pos]], PERMITTED)
+        blocked = change[pos] & t.blocks[rule, target0[pos]]
+        regime = np.maximum(use_regime, np.where(blocked, PROHIBITED, PERMITTED))
+        blocks.append(_rows(
+            len(pos), pos=pos, kind=K_RESTRICTION, layer=li, feature=feat, rule=rule,
+            overlap=overlap, share=share, regime=regime, note=note, blocks=blocked,
+            entry=t.entry_restriction[rule],
+        ))
+
+    # Parts of a parcel outside every zone: no zoning rule applies there (a note).
+    uncovered = area - zoned
+    out = np.flatnonzero(uncovered > _OUTSIDE_EPS * np.maximum(area, 1.0))
+    blocks.append(_rows(
+        out.size, pos=out, kind=K_ZONING, layer=LAYERS.index("zones"), overlap=uncovered[out],
+        share=uncovered[out] / area[out] * 100.0, regime=PERMITTED, note=True,
+        entry=t.entry_outside,
+    ))
+
+    # Change of land category: the transition matrix decides, and who decides it.
+    known = np.flatnonzero(change & (current >= 0))
+    authority = t.transition[current[known], target[known]]
+    blocks.append(_rows(
+        known.size, pos=known, kind=K_TRANSITION, authority=authority,
+        regime=np.where(authority >= 0, CONDITIONAL, PROHIBITED),
+        entry=t.entry_transition[current[known], target[known]],
+    ))
+    unknown = np.flatnonzero(change & (current < 0))
+    blocks.append(_rows(
+        unknown.size, pos=unknown, kind=K_TRANSITION, regime=CONDITIONAL, note=True,
+        entry=t.entry_transition_unknown[target[unknown]],
+    ))
+
+    # Does the use fit the land category it will be on?
+    category = np.where(target >= 0, target, current)
+    misfit = np.flatnonzero(has_use & (category >= 0))
+    misfit = misfit[~t.fits[use[misfit], category[misfit]]]
+    blocks.append(_rows(
+        misfit.size, pos=misfit, kind=K_FIT, regime=PROHIBITED,
+        entry=t.entry_fit[use[misfit], category[misfit]],
+    ))
+
+    cols = {name: np.concatenate([b[name] for b in blocks]) for name in _COLUMNS}
+    order = np.lexsort((cols["param"], cols["feature"], cols["layer"], cols["kind"], cols["pos"]))
+    return Evaluation(area=area, cols={k: v[order] for k, v in cols.items()}, pairs=pairs)
+
+
+def _building(
+    subjects: Subjects, area: np.ndarray, pos: np.ndarray, feat: np.ndarray, rule: np.ndarray,
+    overlap: np.ndarray, share: np.ndarray, regime: np.ndarray, note: np.ndarray, li: int,
+    rulebook: Rulebook,
+) -> dict[str, np.ndarray]:
+    """Building-limit violations in each zone that allows the use (a loop over 5 limits)."""
+    t = rulebook.tables
+    values = {
+        "floors": subjects.floors, "height_m": subjects.height_m,
+        "site_coverage": subjects.site_coverage, "plot_ha": area / 10_000.0,
+    }
+    live = np.flatnonzero(~note & (regime < PROHIBITED))
+    u = subjects.use[pos[live]]
+    found = []
+    for p, name in enumerate(t.parameters):
+        comparison, field_name = BUILDING_PARAMETERS[name]
+        limit = t.limit[rule[live], p]
+        value = values[field_name][pos[live]]
+        applies = t.limit_applies[rule[live], p, u] & ~np.isnan(limit) & ~np.isnan(value)
+        broken = applies & ((value > limit) if comparison == "max" else (value < limit))
+        i = live[broken]
+        found.append(_rows(
+            i.size, pos=pos[i], kind=K_BUILDING, layer=li, feature=feat[i], rule=rule[i],
+            param=p, overlap=overlap[i], share=share[i], regime=t.limit_regime[rule[i], p],
+            value=value[broken], limit=limit[broken], entry=t.entry_building[rule[i], p],
+        ))
+    return {name: np.concatenate([b[name] for b in found]) for name in _COLUMNS}
+
+
+def materialise(
+    ev: Evaluation, layers: ConstraintLayers, rulebook: Rulebook
+) -> dict[str, np.ndarray]:
+    """Reason columns as readable values (codes, ids, names, messages) by array takes."""
+    t = rulebook.tables
+    c = ev.cols
+    entry = c["entry"]
+    layer = c["layer"]
+    feature = c["feature"]
+    n = len(entry)
+    layer_names = np.array([*LAYERS, None], dtype=object)
+    feature_id = np.full(n, None, dtype=object)
+    feature_name = np.full(n, None, dtype=object)
+    for li, name in enumerate(LAYERS):
+        sel = np.flatnonzero((layer == li) & (feature >= 0))
+        if sel.size:
+            index = layers.layer(name)
+            feature_id[sel] = index.ids[feature[sel]]
+            feature_name[sel] = index.names[feature[sel]]
+    authorities = np.array([*t.authorities, None], dtype=object)
+    out = {
+        "pos": c["pos"],
+        "kind": np.array(KINDS, dtype=object)[c["kind"]],
+        "rule_id": t.entry_rule_id[entry],
+        "layer": layer_names[layer],
+        "feature_id": feature_id,
+        "feature_name": feature_name,
+        "overlap_m2": c["overlap"],
+        "overlap_share": c["share"],
+        "regime": np.array(REGIMES, dtype=object)[c["regime"]],
+        "note": c["note"],
+        "blocks_category": c["blocks"],
+        "value": c["value"],
+        "limit": c["limit"],
+        "authority": authorities[c["authority"]],
+        "source": t.entry_source[entry],
+    }
+    for lang, messages in t.entry_message.items():
+        out[f"message_{lang}"] = messages[entry]
+    return out
+
+
+def _prohibiting(ev: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    c = ev.cols
+    sel = np.flatnonzero(
+        ~c["note"] & (c["regime"] == PROHIBITED) & (c["feature"] >= 0)
+        & np.isin(c["kind"], (K_ZONING, K_RESTRICTION))
+    )
+    return c["pos"][sel], c["layer"][sel], c["feature"][sel]
+
+
+def remainders(
+    geoms: np.ndarray, ev: Evaluation, layers: ConstraintLayers
+) -> np.ndarray:
+    """Each parcel minus every feature that prohibits its proposal.
+
+    Differences are applied in rounds — round *k* subtracts each parcel's *k*-th
+    prohibiting feature from all parcels at once — so the loop runs over the largest
+    number of prohibiting features of one parcel, never over parcels.
+    """
+    pos, layer, feature = _prohibiting(ev)
+    cutters = np.empty(len(pos), dtype=object)
+    for li, name in enumerate(LAYERS):
+        sel = layer == li
+        cutters[sel] = layers.layer(name).geoms[feature[sel]]
+    out = np.array(geoms, dtype=object, copy=True)
+    if not len(pos):
+        return out
+    order = np.argsort(pos, kind="stable")
+    pos, cutters = pos[order], cutters[order]
+    starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    rank = np.arange(len(pos)) - np.repeat(starts, np.diff(np.r_[starts, len(pos)]))
+    for k in range(int(rank.max()) + 1):
+        sel = rank == k
+        out[pos[sel]] = shapely.difference(out[pos[sel]], cutters[sel])
+    return out
+
+
+def uses_on(
+    piece: shapely.Geometry, subject: int, ev: Evaluation, layers: ConstraintLayers,
+    rulebook: Rulebook, *, tolerance: Tolerance, parcel_area: float,
+) -> np.ndarray:
+    """Worst regime of every use over the features that overlap ``piece`` beyond tolerance.
+
+    Used for the remainder of one parcel: zone types and restrictions that still cover
+    part of it decide which uses would be allowed there. Returns one regime code per use
+    of ``rulebook.tables.uses``.
+    """
+    t = rulebook.tables
+    worst = np.zeros(len(t.uses), dtype=np.int8)
+    if piece is None or shapely.is_empty(piece):
+        return np.full(len(t.uses), PROHIBITED, dtype=np.int8)
+    for name in LAYERS:
+        pos, feat, _ = ev.pairs[name]
+        feat = feat[pos == subject]
+        if not feat.size:
+            continue
+        index = layers.layer(name)
+        overlap = shapely.area(shapely.intersection(index.geoms[feat], piece))
+        share = overlap / parcel_area * 100.0 if parcel_area > 0 else np.zeros_like(overlap)
+        live = (overlap > 0) & ~tolerance.is_note(overlap, share)
+        rules = index.rules(rulebook)[feat[live]]
+        if rules.size:
+            worst = np.maximum(worst, t.regime[rules].max(axis=0))
+    return worst
