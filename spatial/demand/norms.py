@@ -192,7 +192,11 @@ class DemandNorms:
         mapping
             The content of the ``norms:`` section (a mapping with the keys ``housing``,
             ``social`` and ``economy``), or a whole rulebook mapping that has a ``norms``
-            key. Each leaf is ``{value: <number>, unit: <str>, source: <str>}``.
+            key. Each leaf is ``{value: <number>, unit: <str>, source: <str>}`` (optionally
+            with ``name`` and ``description``) or a norm object with those attributes, so
+            the ``norms`` of a loaded :class:`spatial.zoning.rulebook.Rulebook` work as
+            they are. Groups other than ``housing``, ``social`` and ``economy`` are left
+            to other modules.
 
         Raises
         ------
@@ -208,7 +212,7 @@ class DemandNorms:
             raise RulebookError(
                 [_problem("norms", f"the norms section must be a mapping, got {section!r}")]
             )
-        _unknown_keys(section, ("housing", "social", "economy"), "norms", problems)
+        # Other top-level groups of the rulebook's norms belong to other modules.
 
         housing_map = _section(section, "housing", "norms", problems)
         housing: dict[str, Norm | None] = {}
@@ -367,6 +371,11 @@ def _read_norm(
         )
         return None
     leaf = mapping[key]
+    if not isinstance(leaf, Mapping) and all(
+        hasattr(leaf, a) for a in ("value", "unit", "source")
+    ):
+        # A norm object of the loaded rulebook (spatial.zoning.rulebook.Norm).
+        leaf = {"value": leaf.value, "unit": leaf.unit, "source": leaf.source}
     if not isinstance(leaf, Mapping):
         problems.append(
             _problem(here, f"norm {here!r} must be {{value, unit, source}}, got {leaf!r}")
@@ -374,7 +383,7 @@ def _read_norm(
         return None
     ok = True
     for extra in leaf:
-        if extra not in ("value", "unit", "source"):
+        if extra not in ("value", "unit", "source", "name", "description"):
             problems.append(
                 Problem(code="unknown_norm", message=f"unknown key '{here}.{extra}'",
                         layer="rulebook", feature=f"{here}.{extra}")
