@@ -201,7 +201,10 @@ class ColumnMapping:
             for column, table in self.values.items()
         }
         object.__setattr__(self, "values", normal)
-        problems += _semantic_problems(self.layer, self.columns, self.values, self.source)
+        # A mapping built in code may name its layer later (for_layer); files must name it.
+        problems += _semantic_problems(
+            self.layer, self.columns, self.values, self.source, require_layer=False
+        )
         if problems:
             raise ValidationError(problems, _summary(problems, self.source))
 
@@ -337,6 +340,8 @@ def _semantic_problems(
     columns: Mapping[str, str],
     values: Mapping[str, Mapping[str, Any]],
     source: str | None,
+    *,
+    require_layer: bool = True,
 ) -> list[Problem]:
     """Problems of targets against the schema: unknown columns, codes and value types."""
     where = source or "mapping"
@@ -346,7 +351,7 @@ def _semantic_problems(
         problems.append(_problem(code, where, key, message, layer=layer, **details))
 
     if layer is None:
-        if columns or values:
+        if require_layer and (columns or values):
             report("missing_layer", "layer",
                    "name the target layer (e.g. 'layer: parcels') so targets can be checked")
         return problems
@@ -424,7 +429,14 @@ def as_mapping(
     if mapping is None:
         return None
     if isinstance(mapping, ColumnMapping):
-        return mapping if layer is None else mapping.for_layer(layer)
+        if layer is not None:
+            return mapping.for_layer(layer)
+        problems = _semantic_problems(
+            mapping.layer, mapping.columns, mapping.values, mapping.source
+        )
+        if problems:
+            raise ValidationError(problems, _summary(problems, mapping.source))
+        return mapping
     if isinstance(mapping, str | os.PathLike):
         return load_mapping(mapping, layer=layer)
     return ColumnMapping.from_dict(mapping, layer=layer)

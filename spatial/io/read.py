@@ -505,8 +505,10 @@ def _read_xlsx(p: Path, options: _Options) -> _Source:
     with workbook:
         sheets = [str(s) for s in workbook.sheet_names if not str(s).startswith("_")]
         chosen = _choose(sheets, options, file=p.name, what="sheet")
-        frame = workbook.parse(chosen, dtype=object)
-        about = workbook.parse("_about", dtype=str) if "_about" in workbook.sheet_names else None
+        frame = pd.read_excel(workbook, sheet_name=chosen, dtype=object)
+        about = None
+        if "_about" in workbook.sheet_names:
+            about = pd.read_excel(workbook, sheet_name="_about", dtype=str)
     frame.columns = [str(c).strip() for c in frame.columns]
     crs = None
     if about is not None and {"sheet", "crs"} <= set(about.columns):
@@ -564,7 +566,9 @@ def _table_to_frame(source: _Source, options: _Options) -> tuple[gpd.GeoDataFram
     blank = frame[column].isna() | text.eq("")
     srids = text.str.extract(_SRID, expand=False)
     text = text.str.replace(_SRID, "", regex=True)
-    geometries = shapely.from_wkt(np.asarray(text.where(~blank), dtype=object), on_invalid="ignore")
+    cells = text.to_numpy(dtype=object, copy=True)
+    cells[blank.to_numpy()] = None
+    geometries = shapely.from_wkt(cells, on_invalid="ignore")
     bad = np.flatnonzero(pd.isna(geometries) & ~blank.to_numpy())
     if len(bad):
         # Row numbers as a spreadsheet shows them: the header is row 1.
