@@ -261,9 +261,10 @@ def _rate_array(
     n_before = len(problems)
     age = numeric_column(frame, "age", layer=name, problems=problems, integer=True, minimum=0)
     rate = numeric_column(frame, "rate", layer=name, problems=problems, minimum=minimum)
+    above: list[Problem] = []
     if maximum is not None:
         for pos in np.flatnonzero((rate > maximum).to_numpy()):
-            problems.append(
+            above.append(
                 Problem(code="above_max",
                         message=f"rate {frame['rate'].iloc[pos]!r} is above {maximum:g}",
                         layer=name, row=int(pos), column="rate")
@@ -279,7 +280,9 @@ def _rate_array(
                     layer=name, row=int(pos), column="age")
         )
     if len(problems) > n_before:
+        problems.extend(above)
         return out
+    problems.extend(above)
     keys = ["sex", "age"] if by_sex else ["age"]
     keyed = pd.DataFrame({"age": age.astype(int)})
     if sex is not None:
@@ -376,8 +379,6 @@ def project_cohort_component(
             Problem(code="bad_rate", message="fertility in the youngest age group must be 0",
                     layer="fertility", column="rate")
         )
-    if problems:
-        raise ValidationError(problems)
 
     # Base population as an S × 2 × G array.
     s_idx = pd.Index(names).get_indexer(pd.Index(table["settlement"]))

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from jer_data import DEMO_DIR
+
 from spatial.demand import (
     official_growth_rate,
     project_population,
@@ -250,7 +250,8 @@ def test_every_problem_is_reported_at_once_with_row_and_value(tmp_path: Path) ->
                             "unknown_settlement", "households_exceed_population"}
     assert by_code["bad_type"].row == 1 and "'abc'" in by_code["bad_type"].message
     assert by_code["bad_type"].column == "population"
-    assert by_code["duplicate_year"].row == 3 and "first in row 2" in by_code["duplicate_year"].message
+    assert by_code["duplicate_year"].row == 3
+    assert "first in row 2" in by_code["duplicate_year"].message
     assert by_code["negative_count"].row == 4 and "-5" in by_code["negative_count"].message
     assert by_code["missing_year"].feature == "Samat" and "2023" in by_code["missing_year"].message
     assert by_code["unknown_settlement"].row == 6
