@@ -844,12 +844,12 @@ def _validate_uses(uses: Any, v: _Validator) -> None:
         path = _join("uses", str(code))
         if not v.mapping(spec, path):
             continue
-        v.keys(spec, path, _USE_KEYS, ("name", "categories"))
+        v.keys(spec, path, _USE_KEYS, ("categories",))
         v.names(spec.get("name"), _join(path, "name"))
         if "categories" in spec:
-            cats = v.code_list(spec["categories"], _join(path, "categories"), v.categories,
-                               "land category")
-            if not cats and isinstance(spec["categories"], list):
+            v.code_list(spec["categories"], _join(path, "categories"), v.categories,
+                        "land category")
+            if spec["categories"] == []:
                 v.add("bad_value", _join(path, "categories"),
                       "a use must fit at least one land category")
 
@@ -861,7 +861,7 @@ def _validate_water_zones(waters: Any, v: _Validator) -> None:
         path = _join("water_zones", str(wclass))
         if not v.mapping(spec, path):
             continue
-        v.keys(spec, path, _WATER_KEYS, ("name", "protection_zone_m", "coastal_strip_m"))
+        v.keys(spec, path, _WATER_KEYS, ("protection_zone_m", "coastal_strip_m"))
         v.names(spec.get("name"), _join(path, "name"))
         ok_zone = "protection_zone_m" in spec and v.norm(
             spec["protection_zone_m"], _join(path, "protection_zone_m"), strict=True
@@ -896,7 +896,7 @@ def _validate_zone_types(zts: Any, v: _Validator) -> None:
         path = _join("zone_types", str(code))
         if not v.mapping(spec, path):
             continue
-        v.keys(spec, path, _ZONE_TYPE_KEYS, ("name", "permitted"))
+        v.keys(spec, path, _ZONE_TYPE_KEYS, ("permitted",))
         v.names(spec.get("name"), _join(path, "name"))
         v.source(spec, path)
         listed: dict[str, str] = {}
@@ -947,7 +947,7 @@ def _validate_building(building: Any, path: str, v: _Validator) -> None:
 def _validate_regime(spec: Any, path: str, v: _Validator) -> None:
     if not v.mapping(spec, path, "a regime {prohibited, conditional, permitted, ...}"):
         return
-    v.keys(spec, path, _REGIME_KEYS, ("message",))
+    v.keys(spec, path, _REGIME_KEYS)
     v.source(spec, path)
     v.names(spec.get("message"), _join(path, "message"))
     listed: dict[str, str] = {}
@@ -1019,7 +1019,7 @@ def _validate_transitions(spec: Any, v: _Validator) -> None:
         for code, auth in spec["authorities"].items():
             p = _join(_join(path, "authorities"), str(code))
             if v.mapping(auth, p):
-                v.keys(auth, p, ("name",), ("name",))
+                v.keys(auth, p, ("name",))
                 v.names(auth.get("name"), _join(p, "name"))
     if "matrix" not in spec or not v.mapping(spec["matrix"], _join(path, "matrix")):
         return
