@@ -895,3 +895,19 @@ def test_missing_file_and_unknown_layer(tmp_path: Path) -> None:
     path = write_layer_file({"parcels": parcels()}, tmp_path / "p.gpkg")
     with pytest.raises(Exception, match="unknown layer 'parsels'"):
         read_layer_file(path, layer="parsels")
+
+
+# --- the import guide stays in step -------------------------------------------------------------
+
+
+def test_import_guide_lists_every_format_and_validation_code() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "import-guide.md").read_text(encoding="utf-8")
+    for fmt in FORMATS.values():
+        for extension in fmt.extensions:
+            assert f"`{extension}`" in guide, extension
+    for code in ("missing_column", "missing_value", "bad_type", "unknown_code", "below_min",
+                 "duplicate_key", "invalid_geometry", "empty_geometry", "wrong_geometry_type",
+                 "overlap", "outside_municipality", "area_mismatch"):
+        assert f"`{code}`" in guide, code
+    for epsg in ("7692", "7696", "28413", "28414", "32642", "32644"):
+        assert epsg in guide
