@@ -204,9 +204,12 @@ def _check_years(frame: pd.DataFrame, *, layer: str, problems: list[Problem]) ->
     spans = frame.groupby("settlement")["year"].agg(["min", "max", "nunique"])
     broken = spans[(spans["max"] - spans["min"] + 1 != spans["nunique"])
                    | (spans["max"] < last_year)]
-    for name, span in broken.iterrows():  # one iteration per faulty settlement, errors only
-        have = set(frame.loc[frame["settlement"] == name, "year"].astype(int))
-        expected = set(range(int(span["min"]), last_year + 1))
+    first_year = broken["min"].astype(int).to_dict()
+    faulty = frame.loc[frame["settlement"].isin(broken.index)]
+    # One problem per faulty settlement (the error path only).
+    for name, years in faulty.groupby("settlement")["year"]:
+        have = set(years.astype(int).tolist())
+        expected = set(range(first_year[name], last_year + 1))
         missing = sorted(expected - have)
         problems.append(
             Problem(
