@@ -47,7 +47,7 @@ def protected(area_id: str, pa_type: str, subzone: str, geometry: Any) -> dict:
 def layers(rulebook: Rulebook, **layer_rows: list[dict]) -> ConstraintLayers:
     """ConstraintLayers from row lists per layer name (``zones=[zone(...)]`` …)."""
     return ConstraintLayers.from_frames(
-        rulebook=rulebook, crs=CRS, **{k: frame(v) for k, v in layer_rows.items()}
+        rulebook=rulebook, crs=CRS, **{k: frame(v) for k, v in layer_rows.items() if v}
     )
 
 

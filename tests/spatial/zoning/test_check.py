@@ -14,7 +14,6 @@ from spatial.errors import CRSError, InputError, ValidationError
 from spatial.zoning import (
     ConstraintLayers,
     Proposal,
-    Rulebook,
     check_transformation,
     derive_water_zones,
 )
