@@ -79,7 +79,7 @@ def test_parcel_smaller_than_a_cell_takes_the_cell_under_it(parcels: gpd.GeoData
 def test_off_grid_and_nodata_parcels_get_nan(parcels: gpd.GeoDataFrame) -> None:
     result = zonal_stats(parcels, GRID)
     for index in (13, 14):
-        assert np.isnan(result.loc[index, "mean"]) and np.isnan(result.loc[index, "max"])
+        assert result.loc[[index], ["mean", "max"]].isna().all(axis=None)
         assert result.loc[index, "cells"] == 0
         assert not result.loc[index, "point_sampled"]
 
