@@ -397,7 +397,10 @@ class _Claims:
 
     def claim(self, raw: BaseGeometry) -> BaseGeometry:
         piece = shapely.difference(shapely.intersection(raw, self.municipality), self.taken)
-        piece = shapely.union_all(_polygon_parts(np.array([piece])))
+        parts = _polygon_parts(np.array([piece]))
+        # Slivers of almost no area left by the differences make later overlays unreliable
+        # (GEOS may then clip a cell to the whole cell), so they are not handed out.
+        piece = shapely.union_all(parts[shapely.area(parts) >= 1.0])
         self.taken = shapely.union(self.taken, piece)
         return piece
 
@@ -1385,8 +1388,8 @@ def write_demo(
 
             raise ConflictError(f"{target} exists; pass overwrite=True to replace it")
         target.parent.mkdir(parents=True, exist_ok=True)
-        building: str | Path = target.with_name(target.name + ".building")
-        for leftover in target.parent.glob(target.name + ".building*"):
+        building: str | Path = target.with_name(target.stem + ".building.gpkg")
+        for leftover in target.parent.glob(target.stem + ".building.gpkg*"):
             leftover.unlink()
     else:
         building = str(url)
@@ -1396,14 +1399,22 @@ def write_demo(
     )  # fmt: skip
     reports: dict[str, Any] = {}
     try:
-        with workspace.transaction():
-            for name, frame in layers.items():
-                if name != "municipality":
-                    reports[name] = workspace.import_layer(name, frame, user=user, mode="replace")
-            for name, values in LAYER_METADATA.items():
-                workspace.set_layer_metadata(name, values)
-    finally:
-        workspace.close()
+        try:
+            with workspace.transaction():
+                for name, frame in layers.items():
+                    if name != "municipality":
+                        reports[name] = workspace.import_layer(
+                            name, frame, user=user, mode="replace"
+                        )
+                for name, values in LAYER_METADATA.items():
+                    workspace.set_layer_metadata(name, values)
+        finally:
+            workspace.close()
+    except BaseException:
+        if target is not None:
+            for leftover in target.parent.glob(target.stem + ".building.gpkg*"):
+                leftover.unlink()
+        raise
     if target is not None:
         os.replace(building, target)
     return reports
