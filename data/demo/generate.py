@@ -259,6 +259,7 @@ _SIDE_VALLEYS = (  # mudflow channels from the mountains to the river
     ("Голбо сели", np.array([(-5600, -11600), (-2600, -11300), (-400, -10650)], float)),
 )
 
+_CLASS_KY = {"high": "жогорку", "medium": "орточо", "low": "төмөнкү"}
 _KG_NAMES = ("Балапан", "Айгерим", "Күнөс", "Бөбөк", "Жылдыз", "Ак-Бата", "Чолпон", "Нур")
 
 # Synthetic right holders: realistic Kyrgyz and Uzbek name forms, invented combinations.
@@ -477,9 +478,9 @@ def build_isfana(*, seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:
         claims.claim(_blob(local(np.array([2300.0, -17000.0])), 6_200_000.0, blobs_rng)),
         claims.claim(_blob(local(np.array([-3500.0, -14000.0])), 3_800_000.0, blobs_rng)),
     ]
-    gap_zone = claims.claim(
-        _blob(local(np.array([4300.0, -10300.0])), 3_600_000.0, blobs_rng, stretch=1.3)
-    )
+    # The deliberate gap: claimed so that no later zone (and so no parcel) covers it, as
+    # land the inventory has not reached yet.
+    claims.claim(_blob(local(np.array([4300.0, -10300.0])), 3_600_000.0, blobs_rng, stretch=1.3))
     reserve_zone = claims.claim(
         shapely.union_all(
             [
@@ -495,7 +496,6 @@ def build_isfana(*, seed: int = DEFAULT_SEED) -> dict[str, gpd.GeoDataFrame]:
     valley_zone = claims.claim(shapely.intersection(shapely.buffer(river, 2200.0), valley_box))
     foothill_zone = claims.claim(shapely.intersection(shapely.buffer(river, 4400.0), foothill_box))
     mountain_zone = claims.claim(municipality)
-    del gap_zone  # claimed so that no parcel covers it: the inventory's deliberate gap
 
     # Settlements: facilities, housing blocks, streets.
     facility_rows = _facility_boxes(seed, centres, settlement_zones)
@@ -1229,18 +1229,7 @@ def _hazard_frame(local: Any, river: BaseGeometry, municipality: BaseGeometry) -
             "hazard_id": [f"HZ-{i:02d}" for i in range(1, len(rows) + 1)],
             "hazard_type": [t for t, *_ in rows],
             "hazard_class": [c for _, c, *_ in rows],
-            "name": [
-                f"{n} ({label})"
-                for _, label, n, _ in [
-                    (
-                        r[0],
-                        {"high": "жогорку", "medium": "орточо", "low": "төмөнкү"}[r[1]],
-                        r[2],
-                        r[3],
-                    )
-                    for r in rows
-                ]
-            ],
+            "name": [f"{name} ({_CLASS_KY[c]})" for _, c, name, _ in rows],
             "source": "illustrative: " + _GENERATOR + "; not a hazard assessment",
         },
         geoms,
@@ -1325,7 +1314,14 @@ def _facilities_frame(facilities: pd.DataFrame, seed: int) -> gpd.GeoDataFrame:
     )
     kg_label = np.where(private, " жеке бала бакчасы", " бала бакчасы")
     kg_full = np.where(
-        index == 0, "«" + kg_name + "»" + kg_label, name_ky + ": «" + kg_name + "»" + kg_label
+        index == 0,
+        "№"
+        + pd.Series(number).astype(str).to_numpy(dtype=object)
+        + " «"
+        + kg_name
+        + "»"
+        + kg_label,
+        name_ky + ": «" + kg_name + "»" + kg_label,
     )
     clinic_name = np.where(
         index == 0, "Үй-бүлөлүк медицина борбору", name_ky + " фельдшердик-акушердик пункту"
