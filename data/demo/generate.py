@@ -594,33 +594,12 @@ def _facility_boxes(seed: int, centres: np.ndarray, zones: Sequence[BaseGeometry
         w = np.array([k[1] for k in kinds])
         h = np.array([k[2] for k in kinds])
         half_diagonal = np.hypot(w, h) / 2
-        spacing = 320.0 if spec.is_city else 160.0
-        minx, miny, maxx, maxy = zone.bounds
-        gx, gy = np.meshgrid(
-            np.arange(minx, maxx + spacing, spacing), np.arange(miny, maxy + spacing, spacing)
-        )
-        gx = gx + (np.arange(gx.shape[0])[:, None] % 2) * spacing / 2
-        sites = shapely.points(gx.ravel(), gy.ravel())
-        room = np.where(shapely.contains(zone, sites), shapely.distance(sites, zone.boundary), 0.0)
-        to_centre = shapely.distance(sites, shapely.Point(centres[index]))
-        chosen = np.full(len(kinds), -1)
-        free = np.ones(len(sites), dtype=bool)
-        # Park nearest the centre, cemetery on the edge, the rest spread at random.
-        for role, pick in (("park", np.argmin), ("cemetery", np.argmax)):
-            positions = np.flatnonzero(kind == role)
-            if positions.size:
-                ok = free & (room > half_diagonal[positions[0]] + 5)
-                site = np.flatnonzero(ok)[pick(to_centre[ok])]
-                chosen[positions[0]] = site
-                free[site] = False
-        rest = np.flatnonzero(chosen < 0)
-        needed = half_diagonal[rest].max() + 5
-        order = rng.permutation(len(sites))
-        usable = order[(free & (room > needed))[order]]
-        if usable.size < rest.size:  # pragma: no cover - guards a change of the constants
-            raise RuntimeError(f"no room for {rest.size} facilities in {spec.name}")
-        chosen[rest] = usable[: rest.size]
-        site_xy = shapely.get_coordinates(sites[chosen])
+        # Any two boxes on different sites stay apart: spacing > two largest half-diagonals.
+        spacing = 320.0 if spec.is_city else float(np.sort(half_diagonal)[-2:].sum() + 10.0)
+        sites = _pick_sites(kind, half_diagonal, zone, centres[index], spacing, rng)
+        if sites is None:  # pragma: no cover - guards a change of the constants
+            raise RuntimeError(f"no room for the facilities of {spec.name}")
+        site_xy = shapely.get_coordinates(sites)
         boxes = _boxes(site_xy, w, h, spec.angle)
         private = (kind == "kindergarten") & (rng.random(len(kinds)) < 0.2)
         frames.append(
@@ -636,6 +615,60 @@ def _facility_boxes(seed: int, centres: np.ndarray, zones: Sequence[BaseGeometry
     if not inside.all():  # pragma: no cover - guards a change of the constants
         raise RuntimeError("a facility box leaves its settlement")
     return out
+
+
+def _pick_sites(
+    kind: np.ndarray,
+    half_diagonal: np.ndarray,
+    zone: BaseGeometry,
+    centre: np.ndarray,
+    spacing: float,
+    rng: np.random.Generator,
+) -> np.ndarray | None:
+    """One site per facility on a hexagonal grid, or ``None`` when they do not fit.
+
+    The park takes the site nearest the centre, the cemetery the farthest, the others
+    (largest first) the next usable site in a random order. A few shifts of the grid are
+    tried before giving up, so small villages cut by the river still find room.
+    """
+    minx, miny, maxx, maxy = zone.bounds
+    order_by_size = np.argsort(-half_diagonal, kind="stable")
+    priority = np.concatenate(
+        [
+            np.flatnonzero(kind == "park"),
+            np.flatnonzero(kind == "cemetery"),
+            order_by_size[~np.isin(kind[order_by_size], ["park", "cemetery"])],
+        ]
+    )
+    for dx, dy in ((0.0, 0.0), (0.5, 0.25), (0.25, 0.5), (0.75, 0.75), (0.5, 0.0)):
+        gx, gy = np.meshgrid(
+            np.arange(minx + dx * spacing, maxx + spacing, spacing),
+            np.arange(miny + dy * spacing, maxy + spacing, spacing),
+        )
+        gx = gx + (np.arange(gx.shape[0])[:, None] % 2) * spacing / 2
+        sites = shapely.points(gx.ravel(), gy.ravel())
+        inside = shapely.contains(zone, sites)
+        room = np.where(inside, shapely.distance(sites, zone.boundary), 0.0)
+        to_centre = shapely.distance(sites, shapely.Point(centre))
+        shuffled = rng.permutation(len(sites))
+        free = np.ones(len(sites), dtype=bool)
+        chosen = np.full(len(kind), -1)
+        for facility in priority:  # a few dozen facilities, not parcels
+            fits = free & (room > half_diagonal[facility] + 5.0)
+            if not fits.any():
+                break
+            candidates = np.flatnonzero(fits)
+            if kind[facility] == "park":
+                site = candidates[np.argmin(to_centre[candidates])]
+            elif kind[facility] == "cemetery":
+                site = candidates[np.argmax(to_centre[candidates])]
+            else:
+                site = shuffled[fits[shuffled]][0]
+            chosen[facility] = site
+            free[site] = False
+        if (chosen >= 0).all():
+            return sites[chosen]
+    return None
 
 
 def _housing_plots(
