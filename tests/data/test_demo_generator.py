@@ -247,7 +247,7 @@ def test_balance_closes_and_shows_a_visible_gap(layers, parcels):
     assert balance.state_ag_fund_ha > 0 and balance.reserve_ha > 0
     table = balance.settlements.set_index("code")
     assert table.loc["inventory_total", "households"] == 7235
-    assert table.loc["Isfana", "settlement_land_ha"] > 300
+    assert table["settlement_land_ha"]["Isfana"] > 300
 
 
 # -- the other layers -------------------------------------------------------------------------
