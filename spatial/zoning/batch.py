@@ -92,11 +92,15 @@ def _join_per_parcel(pos: np.ndarray, values: np.ndarray, n: int, *, sep: str) -
     out = np.full(n, "", dtype=object)
     if not len(pos):
         return out
-    frame = pd.DataFrame({"pos": pos, "value": values}).drop_duplicates()
-    p = frame["pos"].to_numpy()
+    codes, uniques = pd.factorize(values)
+    _, first = np.unique(pos.astype(np.int64) * (len(uniques) + 1) + codes, return_index=True)
+    keep = np.sort(first)
+    p, v = pos[keep], values[keep]
     starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
-    joined = np.add.reduceat(frame["value"].to_numpy(dtype=object) + sep, starts)
-    out[p[starts]] = pd.Series(joined, dtype=object).str[: -len(sep)].to_numpy(dtype=object)
+    head = np.zeros(len(p), dtype=bool)
+    head[starts] = True
+    pieces = np.where(head, v, sep + v)
+    out[p[starts]] = np.add.reduceat(pieces, starts)
     return out
 
 
@@ -190,7 +194,7 @@ def check_parcels(
     if proposal.target_use is None and proposal.current_use is None:
         problems += _code_problems(designated_use, tuple(rulebook.uses),
                                    column="designated_use", keys=keys)
-    problems += geometry_problems(geoms, layer="parcels", keys=keys)
+    problems += geometry_problems(geoms, layer="parcels", keys=keys, n_jobs=n_jobs)
     if problems:
         raise ValidationError(problems)
 

@@ -32,6 +32,7 @@ import difflib
 import json
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -324,15 +325,23 @@ def build_subjects(
     )
 
 
-def geometry_problems(geoms: np.ndarray, *, layer: str, keys: np.ndarray | None = None
-                      ) -> list[Problem]:
+def geometry_problems(
+    geoms: np.ndarray, *, layer: str, keys: np.ndarray | None = None, n_jobs: int = 1
+) -> list[Problem]:
     """Missing, empty, non-polygonal and invalid geometries, one problem each."""
     missing = shapely.is_missing(geoms)
     empty = missing | shapely.is_empty(geoms)
     wrong = ~empty & ~np.isin(shapely.get_type_id(geoms), _POLYGONAL)
     invalid = np.zeros(len(geoms), dtype=bool)
-    ok = ~empty & ~wrong
-    invalid[ok] = ~shapely.is_valid(geoms[ok])
+    ok = np.flatnonzero(~empty & ~wrong)
+    if n_jobs > 1 and len(ok) > 10_000:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            parts = np.array_split(ok, n_jobs)
+            for part, valid in zip(parts, pool.map(lambda i: shapely.is_valid(geoms[i]), parts),
+                                   strict=True):
+                invalid[part] = ~valid
+    else:
+        invalid[ok] = ~shapely.is_valid(geoms[ok])
     problems = []
     for rows, code, text in (
         (np.flatnonzero(empty), "empty_geometry", "geometry is empty or missing"),

@@ -135,53 +135,43 @@ def _rows(n: int, **values: np.ndarray | int | float | bool) -> dict[str, np.nda
     return out
 
 
-def _split_by_feature(feat: np.ndarray, n_jobs: int) -> list[np.ndarray]:
-    """Pair positions split into ``n_jobs`` chunks that never share a feature.
-
-    A prepared geometry builds its internal index lazily on first use, which is not
-    safe to do from two threads at once; chunks with disjoint features avoid it.
-    """
-    order = np.argsort(feat, kind="stable")
-    if n_jobs <= 1 or len(feat) < 2 * _MIN_PAIRS_PER_THREAD:
-        return [order]
-    sorted_feat = feat[order]
-    cuts = []
-    for k in range(1, n_jobs):
-        i = (len(order) * k) // n_jobs
-        # move the cut to the next feature boundary
-        i = int(np.searchsorted(sorted_feat, sorted_feat[i], side="right"))
-        if 0 < i < len(order):
-            cuts.append(i)
-    return [c for c in np.split(order, sorted(set(cuts))) if len(c)]
+def _chunks(n: int, n_jobs: int) -> list[np.ndarray]:
+    """Pair positions in ``n_jobs`` contiguous chunks (pairs come sorted by parcel)."""
+    if n_jobs <= 1 or n < 2 * _MIN_PAIRS_PER_THREAD:
+        return [np.arange(n)]
+    return [c for c in np.array_split(np.arange(n), n_jobs) if len(c)]
 
 
 def _map_chunks(
-    fn: Callable[[np.ndarray], np.ndarray], chunks: Sequence[np.ndarray], n: int, n_jobs: int
+    fn: Callable[[np.ndarray, int], np.ndarray], chunks: Sequence[np.ndarray], n: int,
+    n_jobs: int,
 ) -> np.ndarray:
-    """Run ``fn`` on each chunk of pair positions (threads: shapely releases the GIL)."""
+    """Run ``fn(chunk, worker)`` on each chunk (threads: shapely releases the GIL)."""
     out = np.zeros(n, dtype=np.float64)
     if len(chunks) <= 1 or n_jobs <= 1:
         for chunk in chunks:
-            out[chunk] = fn(chunk)
+            out[chunk] = fn(chunk, 0)
         return out
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        for chunk, result in zip(chunks, pool.map(fn, chunks), strict=True):
+        results = pool.map(fn, chunks, range(len(chunks)))
+        for chunk, result in zip(chunks, results, strict=True):
             out[chunk] = result
     return out
 
 
 def overlap_pairs(
-    geoms: np.ndarray, area: np.ndarray, features: np.ndarray, pos: np.ndarray,
-    feat: np.ndarray, *, n_jobs: int = 1,
+    geoms: np.ndarray, area: np.ndarray, features: Callable[[int], np.ndarray],
+    pos: np.ndarray, feat: np.ndarray, *, n_jobs: int = 1,
 ) -> np.ndarray:
     """Overlap area of each candidate pair, skipping the work it does not need.
 
-    ``features`` must be prepared (:func:`shapely.prepare`). Covered parcels take their
-    own area; disjoint or merely touching pairs come out as 0 (the caller drops them).
+    ``features(k)`` gives the prepared feature geometries for worker ``k`` (each worker
+    its own copies, see :meth:`LayerIndex.replica`). Covered parcels take their own
+    area; disjoint or merely touching pairs come out as 0 (the caller drops them).
     """
 
-    def measure(chunk: np.ndarray) -> np.ndarray:
-        f, p = features[feat[chunk]], geoms[pos[chunk]]
+    def measure(chunk: np.ndarray, worker: int) -> np.ndarray:
+        f, p = features(worker)[feat[chunk]], geoms[pos[chunk]]
         covered = shapely.covers(f, p)
         out = np.where(covered, area[pos[chunk]], 0.0)
         rest = np.flatnonzero(~covered)
@@ -190,7 +180,7 @@ def overlap_pairs(
             out[rest] = shapely.area(shapely.intersection(p[rest], f[rest]))
         return out
 
-    return _map_chunks(measure, _split_by_feature(feat, n_jobs), len(pos), n_jobs)
+    return _map_chunks(measure, _chunks(len(pos), n_jobs), len(pos), n_jobs)
 
 
 def evaluate(
@@ -218,7 +208,7 @@ def evaluate(
     for li, name in enumerate(LAYERS):
         layer = layers.layer(name)
         pos, feat = layer.query(geoms)
-        overlap = overlap_pairs(geoms, area, layer.geoms, pos, feat, n_jobs=n_jobs)
+        overlap = overlap_pairs(geoms, area, layer.replica, pos, feat, n_jobs=n_jobs)
         keep = overlap > 0
         pos, feat, overlap = pos[keep], feat[keep], overlap[keep]
         pairs[name] = (pos, feat, overlap)

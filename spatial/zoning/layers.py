@@ -80,9 +80,24 @@ class LayerIndex:
     _rule_cache: dict[int, tuple[Rulebook, np.ndarray]] = field(
         default_factory=dict, repr=False
     )
+    _replicas: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.geoms)
+
+    def replica(self, k: int) -> np.ndarray:
+        """The geometries for worker thread ``k``: ``k`` 0 is :attr:`geoms`, others copies.
+
+        A prepared geometry builds its indexes lazily on first use, which two threads
+        must not do at once; each thread gets its own prepared copies instead.
+        """
+        if k == 0:
+            return self.geoms
+        if k not in self._replicas:
+            copies = shapely.from_wkb(shapely.to_wkb(self.geoms))
+            shapely.prepare(copies)
+            self._replicas[k] = copies
+        return self._replicas[k]
 
     def query(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounding-box candidate pairs (input position, feature position) in one bulk query."""

@@ -11,7 +11,6 @@ import shapely
 
 from spatial.errors import CRSError, ValidationError
 from spatial.zoning import Proposal, check_parcels, check_transformation
-from spatial.zoning.engine import _split_by_feature
 
 from .conftest import TWO_ZONES, box, frame, hazard, layers, restriction
 
@@ -132,13 +131,14 @@ def test_two_threads_give_the_same_answer(rulebook):
     assert (one.table["verdict"] == "allowed").sum() > 0
 
 
-def test_chunks_never_share_a_feature():
-    feat = np.repeat(np.arange(7), [5000, 3000, 1, 4000, 2, 2500, 10])
-    chunks = _split_by_feature(feat, 2)
-    assert len(chunks) == 2
-    assert sorted(np.concatenate(chunks).tolist()) == list(range(len(feat)))
-    assert not set(feat[chunks[0]]) & set(feat[chunks[1]])
-    assert [len(c) for c in _split_by_feature(feat[:100], 2)] == [100]
+def test_each_thread_has_its_own_prepared_features(lay):
+    index = lay.layer("zones")
+    copy = index.replica(1)
+    assert index.replica(0) is index.geoms
+    assert index.replica(1) is copy  # built once
+    assert all(a is not b for a, b in zip(index.geoms, copy, strict=True))
+    assert shapely.equals(index.geoms, copy).all()
+    assert shapely.is_prepared(copy).all()
 
 
 def test_geopackage_output(parcels, lay, rulebook, tmp_path):
