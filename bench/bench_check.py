@@ -35,8 +35,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from spatial.zoning import ConstraintLayers, Proposal, check_parcels, check_transformation
-from spatial.zoning import load_rulebook
+from spatial.zoning import (
+    ConstraintLayers,
+    Proposal,
+    check_parcels,
+    check_transformation,
+    load_rulebook,
+)
 
 CRS = 32642
 X0, Y0 = 540_000.0, 4_405_000.0  # near Isfana, UTM 42N
