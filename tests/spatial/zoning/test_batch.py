@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from spatial.errors import CRSError, ValidationError
-from spatial.zoning import Proposal, check_parcels, check_transformation
+from spatial.zoning import ConstraintLayers, Proposal, check_parcels, check_transformation
 
 from .conftest import TWO_ZONES, box, frame, hazard, layers, restriction
 
@@ -186,3 +186,30 @@ def test_invalid_parcel_geometry(parcels, lay, rulebook):
 def test_empty_selection(parcels, lay, rulebook):
     result = check_parcels(parcels.iloc[:0], None, lay, rulebook)
     assert len(result.table) == 0 and len(result.reasons) == 0
+
+
+def test_isfana_demo_end_to_end(rulebook):
+    from jer_data.demo.generate import build_isfana
+
+    demo = build_isfana()
+    lay = ConstraintLayers.from_frames(
+        rulebook=rulebook, **{name: demo[name] for name in (
+            "zones", "protected_areas", "water_bodies", "forest_fund", "hazard_zones",
+            "restrictions")},
+    )
+    parcels = demo["parcels"]
+    result = check_parcels(parcels, None, lay, rulebook, n_jobs=2)
+    assert len(result.table) == len(parcels)
+    verdicts = result.table["verdict"].value_counts()
+    assert set(verdicts.index) == {"allowed", "conditional", "prohibited"}
+    # homes in the high flood and mudflow zones are the ones to plan relocation for
+    live = result.reasons[~result.reasons["note"]]
+    hazard_homes = live[live["rule_id"].isin(["hazard_zones.flood.high",
+                                              "hazard_zones.mudflow.high"])
+                        & (live["regime"] == "prohibited")]
+    assert len(hazard_homes) > 0
+    # the single check agrees with the batch on a sample of parcels
+    for label in parcels.sample(15, random_state=0).index:
+        single = check_transformation(parcels.loc[label], Proposal(), lay, rulebook)
+        assert single.verdict == result.table.loc[label, "verdict"]
+        assert list(single.reasons) == result.reasons_for(label)
