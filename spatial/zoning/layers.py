@@ -10,6 +10,7 @@ fast predicates, and maps every feature to the rulebook rule that governs it.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ import shapely
 from pyproj import CRS
 
 from ..errors import CRSError, InputError, Problem, ValidationError
+from ..schema import layer_schema
 from ..validation import validate_layer
 from .rulebook import Rulebook
 
@@ -141,13 +143,9 @@ def _missing_rules(
 
 
 def _empty_frame(layer: str, crs: CRS) -> gpd.GeoDataFrame:
-    columns: tuple[str, ...]
-    if layer == "water_zones":
-        columns = _WATER_ZONE_COLUMNS
-    else:
-        from ..schema import layer_schema
-
-        columns = tuple(layer_schema(layer).columns)
+    columns = (
+        _WATER_ZONE_COLUMNS if layer == "water_zones" else tuple(layer_schema(layer).columns)
+    )
     data: dict[str, Any] = {c: pd.Series([], dtype=object) for c in columns}
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
@@ -320,8 +318,24 @@ class ConstraintLayers:
         return self.frame("zones")
 
     @property
+    def protected_areas(self) -> gpd.GeoDataFrame:
+        return self.frame("protected_areas")
+
+    @property
     def water_zones(self) -> gpd.GeoDataFrame:
         return self.frame("water_zones")
+
+    @property
+    def forest_fund(self) -> gpd.GeoDataFrame:
+        return self.frame("forest_fund")
+
+    @property
+    def hazard_zones(self) -> gpd.GeoDataFrame:
+        return self.frame("hazard_zones")
+
+    @property
+    def restrictions(self) -> gpd.GeoDataFrame:
+        return self.frame("restrictions")
 
     def check_rulebook(self, rulebook: Rulebook) -> None:
         """Refuse a rulebook whose water widths differ from those the zones were derived with."""
@@ -466,8 +480,6 @@ def _unknown_values(
     frame: pd.DataFrame, layer: str, column: str, known: tuple[str, ...]
 ) -> list[Problem]:
     """One problem per unknown code of ``column``, naming the features that use it."""
-    import difflib
-
     if column not in frame:
         return []
     values = frame[column].astype(object).to_numpy()
