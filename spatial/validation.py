@@ -32,6 +32,9 @@ _TRUE = {"true", "t", "yes", "y", "1", "да", "д", "ооба", "ха", "ист
 _FALSE = {"false", "f", "no", "n", "0", "нет", "н", "жок", "ложь", "unused", ""}
 #: Layers whose features must not overlap each other (a parcel fabric is a partition).
 _NO_OVERLAP = {"parcels"}
+#: Layers that belong to the municipality and must lie inside it. Reference layers
+#: (rivers, protected areas, hazard zones) legitimately cross the boundary: a warning.
+_INSIDE_BOUNDARY = {"parcels", "settlements", "facilities", "municipality"}
 #: How many valid codes an ``unknown_code`` message lists before eliding.
 _MAX_CODES_IN_MESSAGE = 12
 
@@ -221,8 +224,17 @@ def _coerce(values: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, np.ndarray]
         if pd.api.types.is_datetime64_any_dtype(values):
             parsed = values
         else:
-            text = values.astype(str).str.strip().where(~values.isna(), None)
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True)
+            # ISO dates first (what GDAL, JSON and date objects give); then the
+            # day-first forms of Russian and Kyrgyz documents (31.12.2030).
+            text = values.map(
+                lambda v: v.isoformat() if hasattr(v, "isoformat") else v
+            ).astype(str).str.strip().where(~values.isna(), None)
+            parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+            rest = parsed.isna().to_numpy() & ~null
+            if rest.any():
+                parsed[rest] = pd.to_datetime(
+                    text[rest], errors="coerce", format="mixed", dayfirst=True
+                )
         bad = parsed.isna().to_numpy() & ~null
         out = pd.Series(parsed.dt.date, index=values.index).astype(object)
         out[parsed.isna().to_numpy()] = None
@@ -301,7 +313,10 @@ def validate_layer(
             _check_official_area(out, areas, area_tolerance, collector)
     _check_keys(out, schema, existing, collector)
     if municipality is not None:
-        _check_inside(geoms, usable, municipality, overlap_tolerance_m2, collector)
+        _check_inside(
+            geoms, usable, municipality, overlap_tolerance_m2, collector,
+            severity="error" if layer in _INSIDE_BOUNDARY else "warning",
+        )
     if layer in _NO_OVERLAP:
         _check_overlaps(out, geoms, usable, existing, schema, overlap_tolerance_m2, collector)
 
@@ -490,7 +505,7 @@ def _check_keys(
 
 def _check_inside(
     geoms: np.ndarray, usable: np.ndarray, municipality: BaseGeometry,
-    tolerance_m2: float, collector: _Collector,
+    tolerance_m2: float, collector: _Collector, *, severity: str = "error",
 ) -> None:
     """Features must lie within the municipality, beyond digitising noise."""
     boundary = shapely.make_valid(municipality)
@@ -509,6 +524,7 @@ def _check_inside(
         candidates[outside], "outside_municipality",
         lambda r: f"{area_of[r]:.1f} m² of the feature lies outside the municipality boundary",
         details=lambda r: {"outside_m2": area_of[r]},
+        severity=severity,
     )
 
 

@@ -340,7 +340,7 @@ def export(
             ws.close()
         if len(frames) > 1 and out.suffix.lower() in (".geojson", ".json", ".csv"):
             _fail(f"{out.suffix} holds one layer; choose one with --layer")
-        path = write_layer_file(frames if len(frames) > 1 else next(iter(frames.values())), out)
+        path = write_layer_file(frames, out)
     counts = {name: len(frame) for name, frame in frames.items()}
     if format == "json":
         _print_json({"path": str(path), "layers": counts})

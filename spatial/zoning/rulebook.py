@@ -22,7 +22,7 @@ import datetime as dt
 import difflib
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -82,7 +82,7 @@ _REGIME_SECTIONS: dict[str, tuple[str, ...] | None] = {
 _TOP_KEYS = (
     "rulebook_version", "municipality", "extends", "valid_from", "description",
     "tolerance", "uses", "zone_types", "restriction_regimes", "water_zones",
-    "category_transitions", "norms",
+    "category_transitions", "norms", "hazard_thresholds",
 )
 _REQUIRED_TOP = (
     "rulebook_version", "municipality", "valid_from", "tolerance", "uses", "zone_types",
@@ -284,6 +284,12 @@ class Rulebook:
         if found is not None:
             return found
         return Transition(from_category, to_category, False, None, self.transitions_source)
+
+    def hazard_thresholds(self) -> dict[str, Any]:
+        """Raster classification thresholds (slope, flood depth …) as ``ThresholdSet``s."""
+        from ..hazards.classes import parse_hazard_thresholds
+
+        return parse_hazard_thresholds(self.raw.get("hazard_thresholds", {}))
 
     def norm(self, path: str) -> Norm:
         """The planning norm at a dotted path under ``norms``, e.g. ``"social.school_places"``."""
@@ -823,6 +829,13 @@ def _validate(data: Any, *, file: str | None) -> list[Problem]:
         _validate_transitions(data["category_transitions"], v)
     if "norms" in data:
         _validate_norms(data["norms"], "norms", v)
+    if "hazard_thresholds" in data:
+        from ..hazards.classes import parse_hazard_thresholds
+
+        try:
+            parse_hazard_thresholds(data["hazard_thresholds"])
+        except RulebookError as exc:
+            v.problems.extend(replace(p, layer=file or p.layer) for p in exc.problems)
     return v.problems
 
 

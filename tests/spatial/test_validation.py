@@ -237,3 +237,32 @@ def test_overlap_reported_iff_interiors_share_area(squares):
     }
     assert flagged == expected
     assert set(np.asarray(report.invalid_rows).tolist()) == expected
+
+
+def test_iso_dates_and_date_objects_are_not_read_day_first():
+    import datetime as dt
+
+    frame = parcels(
+        [{"cadastral_no": "a", "lease_until": "2030-01-02"},
+         {"cadastral_no": "b", "lease_until": dt.date(2030, 1, 2)},
+         {"cadastral_no": "c", "lease_until": "02.01.2030"}],
+        [box(0, 0, 10, 10), box(10, 0, 20, 10), box(20, 0, 30, 10)],
+    )
+    out = validate_layer(frame, "parcels", crs=CRS).frame
+    assert [str(v) for v in out["lease_until"]] == ["2030-01-02"] * 3
+
+
+def test_reference_layers_may_cross_the_boundary_with_a_warning():
+    rivers = gpd.GeoDataFrame(
+        {"water_id": ["r1"], "kind": ["river"], "water_class": ["medium_river"]},
+        geometry=[shapely_line([(500, 500), (1500, 500)])], crs=CRS,
+    )
+    report = validate_layer(rivers, "water_bodies", crs=CRS, municipality=MUNICIPALITY)
+    [p] = codes_of(report, "outside_municipality")
+    assert p.severity == "warning" and report.ok
+
+
+def shapely_line(coords):
+    from shapely.geometry import LineString
+
+    return LineString(coords)

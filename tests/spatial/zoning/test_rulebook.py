@@ -388,3 +388,22 @@ def test_validate_rulebook_resolves_extends(raw):
     bad = copy.deepcopy(override)
     bad["tolerance"]["area_m2"]["value"] = -5
     assert [p.feature for p in validate_rulebook(bad)] == ["tolerance.area_m2.value"]
+
+
+def test_hazard_thresholds_are_validated_with_the_rulebook():
+    import copy
+
+    import yaml
+
+    from jer_data import RULEBOOK_DIR
+    from spatial.zoning.rulebook import load_rulebook as _load
+    from spatial.zoning.rulebook import validate_rulebook as _validate
+
+    assert set(_load().hazard_thresholds()) == {"slope_landslide", "flood_depth"}
+    data = yaml.safe_load((RULEBOOK_DIR / "default.yaml").read_text(encoding="utf-8"))
+    bad = copy.deepcopy(data)
+    del bad["hazard_thresholds"]["flood_depth"]["source"]
+    bad["hazard_thresholds"]["slope_landslide"]["classes"][0]["class"] = "severe"
+    where = {p.feature for p in _validate(bad)}
+    assert "hazard_thresholds.flood_depth" in where
+    assert any(w and w.startswith("hazard_thresholds.slope_landslide.classes[0]") for w in where)
