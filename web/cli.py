@@ -547,6 +547,10 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
+# Command groups defined in their own modules register on ``app`` when imported.
+from . import cli_zoning  # noqa: E402, F401
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
