@@ -23,10 +23,13 @@ from ..errors import Problem, ValidationError
 from ..zoning import ConstraintLayers, Proposal, Rulebook, check_parcels
 
 __all__ = [
+    "BALANCE_COLUMNS",
     "CANDIDATE_REASONS",
     "CAPACITY_COLUMNS",
     "CapacityResult",
+    "balance_totals",
     "candidate_parcels",
+    "demand_balance",
     "land_capacity",
     "target_category",
 ]
@@ -214,8 +217,8 @@ def _check_use(
         remainder = np.minimum(t["remainder_m2"].to_numpy(dtype=float),
                                t["area_m2"].to_numpy(dtype=float))
         developable = np.where(whole, 0.0, remainder)
-        developable = np.where(developable >= max(min_developable_m2, 0.0) , developable, 0.0)
-        developable = np.where(developable > 0.0, developable, 0.0)
+        developable = np.where(
+            (developable > 0.0) & (developable >= min_developable_m2), developable, 0.0)
         verdict = t["verdict"].to_numpy(dtype=object)
         parts.append(pd.DataFrame({
             "parcel": sub.index.to_numpy(dtype=object),
@@ -248,7 +251,7 @@ def land_capacity(
     n_jobs: int = 1,
     candidates: gpd.GeoDataFrame | None = None,
     settlements: gpd.GeoDataFrame | None = None,
-    min_developable_m2: float = 0.0,
+    min_developable_m2: float = 1.0,
 ) -> CapacityResult:
     """Developable candidate land per settlement and intended use.
 
@@ -278,7 +281,9 @@ def land_capacity(
     settlements
         Passed to :func:`candidate_parcels` to assign outlying candidates.
     min_developable_m2
-        Remainders smaller than this count as nothing (slivers no one can build on).
+        Remainders smaller than this count as nothing. The default (1 m²) only drops
+        the noise of geometric differences (a remainder of 10⁻¹¹ ha along a shared
+        edge); raise it to drop slivers no one can build on.
 
     Raises
     ------
@@ -335,3 +340,89 @@ def _summarise(per: pd.DataFrame) -> pd.DataFrame:
     })
     out = work.groupby(["settlement", "use"], sort=True).sum().reset_index()
     return out[list(CAPACITY_COLUMNS)]
+
+
+#: Columns of :func:`demand_balance`.
+BALANCE_COLUMNS: tuple[str, ...] = (
+    "settlement", "year", "scenario", "use", "demand_ha", "capacity_ha", "balance_ha",
+    "deficit_ha", "surplus_ha", "status", "capacity_measured",
+)
+
+
+def _demand_frame(demand: object) -> pd.DataFrame:
+    frame = demand.frame if hasattr(demand, "frame") else demand
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError([Problem("bad_type", "demand must be a DemandTable or a DataFrame",
+                                       layer="demand")])
+    problems = _missing_columns(frame, ("settlement", "year", "scenario", "use", "hectares"),
+                                "demand")
+    if problems:
+        raise ValidationError(problems)
+    return frame
+
+
+def demand_balance(
+    demand: object,
+    capacity: CapacityResult,
+    *,
+    scenario: str | None = None,
+) -> pd.DataFrame:
+    """Deficit or surplus of land per settlement, year, scenario and use.
+
+    Demand (cumulative from the base year, summed over its drivers) is set against the
+    developable capacity of the same use in the same settlement; the codes are the
+    rulebook's on both sides. A use whose capacity was not measured gets capacity 0 and
+    ``capacity_measured`` false, so the report can say "not assessed" rather than
+    "no land".
+
+    Capacity of different uses is not additive: one candidate parcel may be developable
+    for housing and for a school. Sums of ``deficit_ha`` and ``demand_ha`` across uses
+    and settlements are meaningful (see :func:`balance_totals`); a sum of
+    ``capacity_ha`` across uses is an upper bound.
+
+    Parameters
+    ----------
+    demand
+        A :class:`~spatial.demand.table.DemandTable` or its ``frame``.
+    capacity
+        From :func:`land_capacity`.
+    scenario
+        Keep only this scenario; all by default.
+
+    Returns
+    -------
+    DataFrame
+        :data:`BALANCE_COLUMNS`; ``balance_ha = capacity_ha − demand_ha``,
+        ``deficit_ha``/``surplus_ha`` its negative/positive part, ``status`` one of
+        ``deficit``, ``surplus``, ``balanced``.
+    """
+    frame = _demand_frame(demand)
+    if scenario is not None:
+        frame = frame.loc[frame["scenario"] == scenario]
+    keys = ["settlement", "year", "scenario", "use"]
+    need = frame.groupby(keys, sort=True)["hectares"].sum().rename("demand_ha").reset_index()
+    cap = capacity.table[["settlement", "use", "developable_ha"]].rename(
+        columns={"developable_ha": "capacity_ha"})
+    out = need.merge(cap, on=["settlement", "use"], how="left")
+    out["capacity_ha"] = out["capacity_ha"].fillna(0.0).astype(float)
+    out["balance_ha"] = out["capacity_ha"] - out["demand_ha"]
+    out["deficit_ha"] = np.maximum(-out["balance_ha"].to_numpy(dtype=float), 0.0)
+    out["surplus_ha"] = np.maximum(out["balance_ha"].to_numpy(dtype=float), 0.0)
+    bal = out["balance_ha"].to_numpy(dtype=float)
+    out["status"] = np.select([bal < 0, bal > 0], ["deficit", "surplus"], "balanced")
+    out["capacity_measured"] = out["use"].isin(capacity.uses).to_numpy()
+    return out[list(BALANCE_COLUMNS)].reset_index(drop=True)
+
+
+def balance_totals(
+    balance: pd.DataFrame, *, by: Sequence[str] = ("scenario", "year")
+) -> pd.DataFrame:
+    """Sums of a :func:`demand_balance` frame over everything not in ``by``.
+
+    ``demand_ha``, ``deficit_ha`` and ``surplus_ha`` add up; ``net_ha`` is surplus minus
+    deficit. Capacity is not summed here (it is not additive across uses).
+    """
+    cols = ["demand_ha", "deficit_ha", "surplus_ha"]
+    out = balance.groupby(list(by), sort=True)[cols].sum().reset_index()
+    out["net_ha"] = out["surplus_ha"] - out["deficit_ha"]
+    return out
