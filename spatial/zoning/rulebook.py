@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
+
 from jer_data import RULEBOOK_DIR
 
 from ..errors import InputError, Problem, RulebookError

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
+from pyproj import Transformer
+
 from jer_data.demo.generate import (
     CRS_EPSG,
     DESIGNATED_USES,
@@ -21,8 +23,6 @@ from jer_data.demo.generate import (
     build_isfana,
     write_demo,
 )
-from pyproj import Transformer
-
 from spatial.balance import land_balance
 from spatial.schema import codes, layer_schema, load_schema
 from spatial.validation import validate_layer

@@ -20,9 +20,9 @@ import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jer_data import SCHEMA_DIR
 from pyproj import CRS, Transformer
 
+from jer_data import SCHEMA_DIR
 from spatial.errors import CRSError, InputError, ValidationError
 from spatial.io import (
     DEFAULT_SHAPEFILE_ENCODING,

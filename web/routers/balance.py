@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from spatial.balance import LandBalance
 
+from spatial.balance import LandBalance
 from spatial.store import Workspace
 
 from ..deps import LangDep, WorkspaceDep

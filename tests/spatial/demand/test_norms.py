@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-from jer_data import RULEBOOK_DIR
 
+from jer_data import RULEBOOK_DIR
 from spatial.demand import DEFAULT_NORMS, DEFAULT_SOURCE, DemandNorms
 from spatial.errors import RulebookError
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jer_data import DEMO_DIR
 
+from jer_data import DEMO_DIR
 from spatial.demand import (
     DEMAND_COLUMNS,
     LAND_USES,

@@ -394,8 +394,8 @@ def test_hazard_thresholds_are_validated_with_the_rulebook():
     import copy
 
     import yaml
-    from jer_data import RULEBOOK_DIR
 
+    from jer_data import RULEBOOK_DIR
     from spatial.zoning.rulebook import load_rulebook as _load
     from spatial.zoning.rulebook import validate_rulebook as _validate
 
