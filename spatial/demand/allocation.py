@@ -176,8 +176,8 @@ def _lines_of(frame: pd.DataFrame, lang: str, year: int) -> pd.Series:
     """One justification phrase per demand row, in ``lang``."""
     driver = frame["driver"].astype(str) if "driver" in frame else pd.Series(
         "population", index=frame.index)
-    base = driver.str.split(":", n=1).str[0]
-    name = driver.str.split(":", n=1).str[1].fillna("")
+    parts = driver.str.partition(":")
+    base, name = parts[0], parts[2]
     label = base.map({k: v[lang] for k, v in _DRIVER_LABELS.items()}).fillna(base)
     label = label.where(name == "", label + " " + name)
     unit = frame["unit"].astype(str) if "unit" in frame else pd.Series("", index=frame.index)
