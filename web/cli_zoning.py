@@ -320,3 +320,31 @@ def rulebook_validate(
             f"{info['zone_types']} zone types, {info['restriction_regimes']} regimes)",
             highlight=False,
         )
+
+
+@rulebook_app.command("set")
+def rulebook_set(
+    path: Annotated[Path, typer.Argument(help="The municipality's rulebook YAML")],
+    workspace: WorkspaceOpt,
+    format: FormatOpt = "table",
+) -> None:
+    """Validate a rulebook and make it the workspace's rulebook for every check."""
+    from spatial.zoning import load_rulebook
+
+    as_json = format == "json"
+    with _errors(as_json):
+        book = load_rulebook(path)
+        ws = _open(workspace)
+        try:
+            ws.set_metadata({
+                "rulebook": str(Path(path).resolve()),
+                "rulebook_version": str(book.version),
+            })
+        finally:
+            ws.close()
+    info = {"rulebook": str(Path(path).resolve()), "version": str(book.version)}
+    if as_json:
+        _print_json(info)
+    else:
+        console.print(f"Workspace now uses {info['rulebook']} (version {info['version']})",
+                      highlight=False)

@@ -209,3 +209,35 @@ def test_init_creates_a_workspace_from_a_boundary(tmp_path):
                        "--crs-system", "kyrg06", "--overwrite", "--format", "json",
                        workspace=target)
     assert as_json(out)["crs"] == "EPSG:7692"
+
+
+def test_rulebook_set_makes_checks_use_the_municipality_rulebook(demo_copy, tmp_path):
+    from jer_data import RULEBOOK_DIR
+
+    ws = open_workspace(demo_copy)
+    parcel = ws.read_layer("parcels", where={"land_category": "settlement"}, limit=1).iloc[0]
+    ws.close()
+    # A municipal rulebook that extends the default under its own version.
+    local = tmp_path / "isfana.yaml"
+    local.write_text(
+        f"extends: {RULEBOOK_DIR / 'default.yaml'}\n"
+        "rulebook_version: '2025.2-isfana'\n"
+        "municipality: {code: isfana, name: {ky: Исфана, ru: Исфана, en: Isfana}}\n"
+        "valid_from: 2025-06-01\n",
+        encoding="utf-8",
+    )
+    code, out, err = jer("rulebook", "set", str(local), "--format", "json", workspace=demo_copy)
+    assert code == 0, err
+    assert as_json(out)["version"] == "2025.2-isfana"
+    ws = open_workspace(demo_copy)
+    try:
+        assert ws.metadata()["rulebook"] == str(local.resolve())
+    finally:
+        ws.close()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rulebook_version: 1\nzone_typs: {}\n", encoding="utf-8")
+    code, _, err = jer("rulebook", "set", str(bad), workspace=demo_copy)
+    assert code == 1 and "zone_typs" in err
+    code, out, _ = jer("check", "--parcel", parcel["cadastral_no"], "--use", "school",
+                       "--format", "json", workspace=demo_copy)
+    assert code == 0
