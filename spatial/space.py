@@ -59,6 +59,13 @@ RESTRICTION_CODELISTS: dict[str, tuple[str | None, str | None]] = {
     "other": ("restriction_type", None),
 }
 
+#: Columns of the allocation list, in order (the scoring components stay in the API).
+ALLOCATION_COLUMNS: tuple[str, ...] = (
+    "settlement", "use", "rank", "cadastral_no", "developable_ha", "score", "verdict",
+    "hazard_class", "current_category", "target_category", "needs_category_change",
+    "current_use",
+)
+
 # Layers whose personal columns must never reach a section.
 _PERSONAL_LAYERS = ("parcels",)
 
@@ -363,7 +370,7 @@ def _relocation(relocation: Any) -> tuple[pd.DataFrame, int]:
         out = counts.assign(households_exposed=np.nan, population_exposed=np.nan)
     out["parcels"] = out["parcels"].fillna(0).astype(int)
     out["area_ha"] = out["area_ha"].astype(float).fillna(0.0)
-    return out[columns].reset_index(drop=True), int(len(parcels))
+    return out[columns].reset_index(drop=True), len(parcels)
 
 
 def _as_frame(value: Any) -> pd.DataFrame:
@@ -552,9 +559,11 @@ def space_section(
             except ImportError as exc:
                 not_computed["allocation"] = f"spatial.demand.allocation is not available ({exc})"
             else:
-                result = allocate(table, cap, parcels, scenario=scenario)
+                result = allocate(table, cap, parcels, scenario=scenario,
+                                  settlements=settlements, hazard_zones=hazard_zones)
                 chosen = public_frame(result.chosen)
-                allocation = _as_frame(chosen)
+                allocation = _as_frame(chosen)[
+                    [c for c in ALLOCATION_COLUMNS if c in chosen.columns]]
                 unmet = _as_frame(result.unmet)
                 drafts = _as_frame(result.draft_requests())
 
@@ -576,11 +585,10 @@ def space_section(
                 gpd.GeoDataFrame(hazards.drop(columns=["area_ha", "kind"]), geometry="geometry",
                                  crs=parcels.crs), map_tolerance_m)
     if chosen is not None and len(chosen):
-        keep = [c for c in ("cadastral_no", "settlement", "use", "area_ha", "allocated_ha",
-                            "geometry") if c in chosen.columns]
+        # one feature per settlement and use: the list carries the parcels
         maps["allocation"] = _simplified(
-            gpd.GeoDataFrame(chosen[keep], geometry="geometry", crs=chosen.crs)
-            .iloc[:map_max_features], map_tolerance_m)
+            _dissolved(chosen.set_geometry(chosen.geometry.name), ["settlement", "use"]),
+            map_tolerance_m)
     maps = {k: v.iloc[:map_max_features] for k, v in maps.items()}
 
     names = {c: municipality[c].iloc[0] for c in

@@ -1,0 +1,1 @@
+"""Finished reports rendered from the domain's results (HTML with maps, XLSX)."""
