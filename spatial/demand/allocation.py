@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -102,6 +103,39 @@ class SuitabilityWeights:
         default_factory=lambda: {"high": 1.0, "medium": 0.5, "low": 0.2})
     exclude_hazard: tuple[str, ...] = ("high",)
 
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> SuitabilityWeights:
+        """Weights from plain data (a rulebook section or a JSON form), checked.
+
+        Keys are the field names; ``weights`` may name only some components (the rest
+        keep their defaults).
+
+        Raises
+        ------
+        ValidationError
+            Unknown keys, and every problem of :meth:`problems`.
+        """
+        known = {f for f in cls.__dataclass_fields__}
+        problems = [Problem("unknown_key", f"{key!r} is not a setting of the suitability "
+                            f"score (known: {', '.join(sorted(known))})", layer="weights",
+                            column=str(key))
+                    for key in data if key not in known]
+        if problems:
+            raise ValidationError(problems)
+        kw: dict[str, Any] = dict(data)
+        kw["weights"] = {**DEFAULT_WEIGHTS, **dict(kw.get("weights") or {})}
+        if "exclude_hazard" in kw:
+            kw["exclude_hazard"] = tuple(kw["exclude_hazard"])
+        try:
+            made = cls(**kw)
+            found = made.problems()
+        except (TypeError, ValueError) as exc:
+            raise ValidationError([Problem("bad_value", f"suitability weights: {exc}",
+                                           layer="weights")]) from exc
+        if found:
+            raise ValidationError(found)
+        return made
+
     def problems(self) -> list[Problem]:
         found = []
         for name, value in self.weights.items():
@@ -117,6 +151,11 @@ class SuitabilityWeights:
             if not np.isfinite(value) or value <= 0:
                 found.append(Problem("bad_value", f"{name} must be > 0, got {value!r}",
                                      layer="weights", column=name))
+        for cls_name, value in self.hazard_penalty.items():
+            if cls_name not in _HAZARD_RANK or not 0.0 <= value <= 1.0:
+                found.append(Problem("bad_value", f"hazard_penalty[{cls_name!r}] must be a "
+                                     f"number 0–1 for a hazard class (low, medium, high), got "
+                                     f"{value!r}", layer="weights", column="hazard_penalty"))
         return found
 
 
@@ -250,7 +289,7 @@ def _check_frame_crs(frame: gpd.GeoDataFrame, crs: object, layer: str) -> list[P
 def _score(
     pool: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, w: SuitabilityWeights, *,
     settlements: gpd.GeoDataFrame | None, roads: gpd.GeoDataFrame | None,
-    hazard_zones: gpd.GeoDataFrame | None, slope: pd.Series | None,
+    hazard_zones: gpd.GeoDataFrame | None, slope: pd.Series | pd.DataFrame | None,
 ) -> pd.DataFrame:
     """Components and score of every pool row (vectorised, one pass per layer)."""
     geoms = pool.geometry.to_numpy()
@@ -259,7 +298,8 @@ def _score(
     comp: dict[str, np.ndarray | None] = dict.fromkeys(COMPONENTS)
     slope_values: np.ndarray | None = None
     if slope is not None:
-        slope_values = slope.reindex(pool["cadastral_no"].to_numpy()).to_numpy(dtype=float)
+        series = slope["mean"] if isinstance(slope, pd.DataFrame) else slope
+        slope_values = series.reindex(labels).to_numpy(dtype=float)
     elif "slope_deg" in parcels:
         slope_values = attrs["slope_deg"].to_numpy(dtype=float)
     if slope_values is not None:
@@ -336,7 +376,7 @@ def allocate(
     settlements: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
     hazard_zones: gpd.GeoDataFrame | None = None,
-    slope: pd.Series | None = None,
+    slope: pd.Series | pd.DataFrame | None = None,
     use_order: Sequence[str] | None = None,
 ) -> AllocationResult:
     """Place each use's demand, settlement by settlement, on the best candidate parcels.
@@ -368,8 +408,9 @@ def allocate(
     settlements, roads, hazard_zones
         Layers for the distance and hazard components (skipped when absent).
     slope
-        Mean slope in degrees per ``cadastral_no`` (e.g. from zonal statistics), instead
-        of a ``slope_deg`` column.
+        Slope in degrees indexed like ``parcels``, or the frame
+        :func:`~spatial.hazards.zonal.zonal_stats` returns for a slope grid (its
+        ``mean`` is used), instead of a ``slope_deg`` column.
     use_order
         Which use is served first where they compete; default the order of
         ``capacity.uses``.

@@ -259,3 +259,49 @@ def test_isfana_allocation_end_to_end():
     req = res.draft_requests()
     assert req["justification_en"].notna().all()
     assert set(req["cadastral_no"]) <= set(chosen["cadastral_no"])
+
+
+def test_weights_from_plain_data():
+    w = SuitabilityWeights.from_mapping({"weights": {"irrigated": 5}, "max_slope_deg": 10,
+                                         "exclude_hazard": ["high", "medium"]})
+    assert w.weights["irrigated"] == 5 and w.weights["hazard"] == 2.0
+    assert w.exclude_hazard == ("high", "medium") and w.max_slope_deg == 10
+    with pytest.raises(ValidationError) as err:
+        SuitabilityWeights.from_mapping({"colour": 1, "weights": {"slope": -1}})
+    assert [p.code for p in err.value.problems] == ["unknown_key"]
+    with pytest.raises(ValidationError) as err:
+        SuitabilityWeights.from_mapping({"weights": {"slope": -1},
+                                         "hazard_penalty": {"extreme": 2.0}})
+    assert len(err.value.problems) == 2
+
+
+def test_slope_from_a_zonal_statistics_frame():
+    rows = [cap_row("steep", 0, 1.0), cap_row("flat", 100, 1.0)]
+    cap, parcels = capacity_of(rows)
+    zonal = pd.DataFrame({"mean": [30.0, 2.0], "max": [40.0, 3.0]}, index=["steep", "flat"])
+    res = allocate(demand_of([("individual_housing", "A", 1.0)]), cap, parcels, slope=zonal)
+    assert res.chosen["cadastral_no"].tolist() == ["flat"]
+
+
+def test_allocation_takes_only_what_capacity_allows():
+    """Through the real constraint engine: prohibited land is never allocated."""
+    rulebook = load_rulebook()
+    zones = gpd.GeoDataFrame(
+        {"zone_id": ["Z1", "Z2"], "zone_type": ["residential_individual", "agricultural"],
+         "name": ["Village", "Fields"]},
+        geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)], crs=CRS)
+    lay = ConstraintLayers.from_frames(rulebook=rulebook, zones=zones, crs=CRS)
+    base = {"land_category": "settlement", "ag_subtype": "empty", "designated_use": "none",
+            "ownership": "municipal", "in_use": False, "state_ag_fund": False,
+            "settlement": "A"}
+    parcels = gpd.GeoDataFrame(
+        [{"cadastral_no": no, **base} for no in ("fields", "straddle", "village")],
+        geometry=[shapely.box(150, 0, 200, 100), shapely.box(60, 0, 140, 50),
+                  shapely.box(0, 60, 20, 80)], crs=CRS)
+    cap = land_capacity(parcels, lay, rulebook, uses=["individual_housing"])
+    res = allocate(demand_of([("individual_housing", "A", 10.0)]), cap, parcels)
+    got = res.chosen.set_index("cadastral_no")["developable_ha"]
+    assert "fields" not in got.index
+    assert got["straddle"] == pytest.approx(0.2)  # 40 × 50 m in Z1 only
+    assert got["village"] == pytest.approx(0.04)
+    assert res.unmet["short_ha"].item() == pytest.approx(10.0 - 0.24)
