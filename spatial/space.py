@@ -38,8 +38,11 @@ from .errors import InputError, Problem, ValidationError
 from .schema import Lang, layer_schema
 
 __all__ = [
+    "ALLOCATION_COLUMNS",
     "RESTRICTION_GROUPS",
+    "LandPlan",
     "SpaceSection",
+    "plan_land",
     "public_frame",
     "space_section",
 ]
@@ -424,6 +427,118 @@ def _illustrative(metadata: Mapping[str, str],
 # --------------------------------------------------------------------------- assembly
 
 
+@dataclass(frozen=True)
+class LandPlan:
+    """Demand, capacity, their balance and the allocation, for one scenario.
+
+    The ``jer demand balance`` and ``jer allocate`` commands and the Space section all
+    get these frames from :func:`plan_land`, so they cannot disagree.
+
+    Attributes
+    ----------
+    projection, demand_table
+        The population projection and the full demand table (every scenario), or
+        ``None`` without a population series.
+    demand, demand_total
+        ``settlement, use, year, hectares`` and ``use, year, hectares`` for the scenario.
+    capacity_result, capacity
+        :class:`~spatial.demand.capacity.CapacityResult` and its tidy table.
+    demand_balance
+        :func:`~spatial.demand.capacity.demand_balance` for the scenario.
+    allocation_result, allocation, unmet, draft_requests, chosen
+        :func:`~spatial.demand.allocation.allocate`: the list (:data:`ALLOCATION_COLUMNS`),
+        unmet demand, draft transformation requests and the chosen parcels with geometry.
+    not_computed
+        Part → reason for each step that could not run.
+    """
+
+    projection: Any = None
+    demand_table: Any = None
+    demand: pd.DataFrame | None = None
+    demand_total: pd.DataFrame | None = None
+    capacity_result: Any = None
+    capacity: pd.DataFrame | None = None
+    demand_balance: pd.DataFrame | None = None
+    allocation_result: Any = None
+    allocation: pd.DataFrame | None = None
+    unmet: pd.DataFrame | None = None
+    draft_requests: pd.DataFrame | None = None
+    chosen: gpd.GeoDataFrame | None = None
+    base_year: int | None = None
+    not_computed: Mapping[str, str] = field(default_factory=dict)
+
+
+def plan_land(
+    parcels: gpd.GeoDataFrame,
+    layers: Any,
+    *,
+    rulebook: Any,
+    population: pd.DataFrame | None,
+    settlements: gpd.GeoDataFrame | None = None,
+    hazard_zones: gpd.GeoDataFrame | None = None,
+    horizon: int = 5,
+    scenario: str = "medium",
+    method: str = "official",
+    n_jobs: int = 1,
+    steps: tuple[str, ...] = ("capacity", "allocation"),
+) -> LandPlan:
+    """Project population, forecast demand, measure capacity and allocate, in one chain.
+
+    ``layers`` is the workspace's :class:`~spatial.zoning.ConstraintLayers`. The
+    capacity and allocation steps run when their modules are installed and they are in
+    ``steps``; otherwise they are listed in :attr:`LandPlan.not_computed`.
+    """
+    not_computed: dict[str, str] = {}
+    if population is None:
+        for key in ("demand", "capacity", "allocation"):
+            not_computed[key] = "no population series"
+        return LandPlan(not_computed=not_computed)
+    from .demand import DemandNorms, land_demand, project_population
+
+    parcels = public_frame(parcels)
+    projection = project_population(population, method=method, horizon=horizon)
+    table = land_demand(projection, norms=DemandNorms.from_mapping(rulebook.norms),
+                        uses=tuple(rulebook.uses))
+    frame = table.frame[table.frame["scenario"] == scenario]
+    demand = (frame.groupby(["settlement", "use", "year"], sort=True)["hectares"].sum()
+              .reset_index())
+    demand_total = demand.groupby(["use", "year"], sort=True)["hectares"].sum().reset_index()
+    out: dict[str, Any] = {
+        "projection": projection, "demand_table": table, "demand": demand,
+        "demand_total": demand_total, "base_year": int(projection.base_year),
+    }
+    if "capacity" not in steps:
+        return LandPlan(**out, not_computed=not_computed)
+    try:
+        from .demand.capacity import demand_balance, land_capacity
+    except ImportError as exc:
+        not_computed["capacity"] = f"spatial.demand.capacity is not available ({exc})"
+        not_computed["allocation"] = "needs the capacity step"
+        return LandPlan(**out, not_computed=not_computed)
+    uses = tuple(sorted(set(table.frame["use"])))
+    cap = land_capacity(parcels, layers, rulebook, uses=uses, n_jobs=n_jobs,
+                        settlements=settlements)
+    out.update(capacity_result=cap, capacity=_as_frame(cap.table),
+               demand_balance=_as_frame(demand_balance(table, cap, scenario=scenario)))
+    if "allocation" not in steps:
+        return LandPlan(**out, not_computed=not_computed)
+    try:
+        from .demand.allocation import allocate
+    except ImportError as exc:
+        not_computed["allocation"] = f"spatial.demand.allocation is not available ({exc})"
+        return LandPlan(**out, not_computed=not_computed)
+    result = allocate(table, cap, parcels, scenario=scenario, settlements=settlements,
+                      hazard_zones=hazard_zones)
+    chosen = public_frame(result.chosen)
+    out.update(
+        allocation_result=result, chosen=chosen,
+        allocation=_as_frame(chosen)[[c for c in ALLOCATION_COLUMNS if c in chosen.columns]],
+        unmet=_as_frame(result.unmet), draft_requests=_as_frame(result.draft_requests()),
+    )
+    return LandPlan(**out, not_computed=not_computed)
+
+
+
 def space_section(
     workspace_layers: Mapping[str, gpd.GeoDataFrame],
     *,
@@ -526,46 +641,11 @@ def space_section(
     else:
         not_computed["exposure"] = "no hazard_zones layer"
 
-    demand = demand_total = capacity = demand_bal = allocation = unmet = drafts = None
-    chosen: gpd.GeoDataFrame | None = None
-    base_year: int | None = None
-    if population is None:
-        for key in ("demand", "capacity", "allocation"):
-            not_computed[key] = "no population series"
-    else:
-        from .demand import DemandNorms, land_demand, project_population
-
-        projection = project_population(population, method=method, horizon=horizon)
-        base_year = int(projection.base_year)
-        table = land_demand(projection, norms=DemandNorms.from_mapping(rulebook.norms),
-                            uses=tuple(rulebook.uses))
-        frame = table.frame[table.frame["scenario"] == scenario]
-        demand = (frame.groupby(["settlement", "use", "year"], sort=True)["hectares"].sum()
-                  .reset_index())
-        demand_total = demand.groupby(["use", "year"], sort=True)["hectares"].sum().reset_index()
-        try:
-            from .demand.capacity import demand_balance, land_capacity
-        except ImportError as exc:
-            not_computed["capacity"] = f"spatial.demand.capacity is not available ({exc})"
-            not_computed["allocation"] = "needs the capacity step"
-        else:
-            uses = tuple(sorted(set(table.frame["use"])))
-            cap = land_capacity(parcels, lay, rulebook, uses=uses, n_jobs=n_jobs,
-                                settlements=settlements)
-            capacity = _as_frame(cap.table)
-            demand_bal = _as_frame(demand_balance(table, cap, scenario=scenario))
-            try:
-                from .demand.allocation import allocate
-            except ImportError as exc:
-                not_computed["allocation"] = f"spatial.demand.allocation is not available ({exc})"
-            else:
-                result = allocate(table, cap, parcels, scenario=scenario,
-                                  settlements=settlements, hazard_zones=hazard_zones)
-                chosen = public_frame(result.chosen)
-                allocation = _as_frame(chosen)[
-                    [c for c in ALLOCATION_COLUMNS if c in chosen.columns]]
-                unmet = _as_frame(result.unmet)
-                drafts = _as_frame(result.draft_requests())
+    plan = plan_land(parcels, lay, rulebook=rulebook, population=population,
+                     settlements=settlements, hazard_zones=hazard_zones, horizon=horizon,
+                     scenario=scenario, method=method, n_jobs=n_jobs)
+    not_computed.update(plan.not_computed)
+    chosen = plan.chosen
 
     maps: dict[str, gpd.GeoDataFrame] = {}
     categories = parcels[["land_category", "geometry"]].dissolve(by="land_category",
@@ -605,20 +685,20 @@ def space_section(
         exposure=exposure,
         relocation=relocation,
         relocation_parcels=relocation_parcels,
-        demand=demand,
-        demand_total=demand_total,
-        capacity=capacity,
-        demand_balance=demand_bal,
-        allocation=allocation,
-        unmet=unmet,
-        draft_requests=drafts,
+        demand=plan.demand,
+        demand_total=plan.demand_total,
+        capacity=plan.capacity,
+        demand_balance=plan.demand_balance,
+        allocation=plan.allocation,
+        unmet=plan.unmet,
+        draft_requests=plan.draft_requests,
         maps=maps,
         not_computed=not_computed,
         illustrative=_illustrative(metadata, layer_metadata),
         sources=_sources(rulebook, layer_metadata, hazard_zones),
         horizon=horizon,
         scenario=scenario,
-        base_year=base_year,
+        base_year=plan.base_year,
         lang=lang,
         rulebook=rulebook,
     )

@@ -23,14 +23,22 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from spatial.schema import Lang, label
-from spatial.space import RESTRICTION_CODELISTS, SpaceSection, space_section
+from spatial.space import (
+    RESTRICTION_CODELISTS,
+    LandPlan,
+    SpaceSection,
+    plan_land,
+    space_section,
+)
 
 from .labels import text
 
 __all__ = [
     "ReportTable",
+    "compute_land_plan",
     "compute_space_section",
     "format_number",
+    "read_report_layers",
     "render_space_html",
     "report_tables",
     "write_space_report",
@@ -561,12 +569,46 @@ def compute_space_section(
     """
     from spatial.zoning import load_rulebook
 
-    present = set(workspace.layers())
-    layers = {name: workspace.read_layer(name, include_personal=False)
-              for name in REPORT_LAYERS if name in present}
+    layers = read_report_layers(workspace)
     layer_metadata = {name: workspace.layer_metadata(name) for name in layers}
     return space_section(
         layers, rulebook=rulebook if rulebook is not None else load_rulebook(),
         population=population, horizon=horizon, scenario=scenario, lang=lang, method=method,
         metadata=workspace.metadata(), layer_metadata=layer_metadata, n_jobs=n_jobs,
+    )
+
+
+def read_report_layers(workspace: Any) -> dict[str, gpd.GeoDataFrame]:
+    """The layers the report uses, read without personal columns."""
+    present = set(workspace.layers())
+    return {name: workspace.read_layer(name, include_personal=False)
+            for name in REPORT_LAYERS if name in present}
+
+
+def compute_land_plan(
+    workspace: Any,
+    *,
+    population: pd.DataFrame | None,
+    rulebook: Any = None,
+    horizon: int = 5,
+    scenario: str = "medium",
+    method: str = "official",
+    n_jobs: int = 1,
+    steps: tuple[str, ...] = ("capacity", "allocation"),
+) -> LandPlan:
+    """Demand, capacity, balance and allocation of a workspace, as the report computes them."""
+    from spatial.zoning import ConstraintLayers, load_rulebook
+
+    rulebook = rulebook if rulebook is not None else load_rulebook()
+    layers = read_report_layers(workspace)
+    constraint = ConstraintLayers.from_frames(
+        rulebook=rulebook, crs=layers["parcels"].crs,
+        **{name: layers[name] for name in ("zones", "protected_areas", "water_bodies",
+                                           "forest_fund", "hazard_zones", "restrictions")
+           if name in layers and len(layers[name])},
+    )
+    return plan_land(
+        layers["parcels"], constraint, rulebook=rulebook, population=population,
+        settlements=layers.get("settlements"), hazard_zones=layers.get("hazard_zones"),
+        horizon=horizon, scenario=scenario, method=method, n_jobs=n_jobs, steps=steps,
     )
