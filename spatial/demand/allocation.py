@@ -23,6 +23,7 @@ import shapely
 
 from ..errors import Problem, ValidationError
 from .capacity import CapacityResult, _demand_frame
+from .table import DemandTable
 
 __all__ = [
     "COMPONENTS",
@@ -236,9 +237,10 @@ def _justifications(rows: pd.DataFrame, scenario: str, year: int) -> pd.DataFram
     for lang in LANGS:
         lines = _lines_of(rows, lang, year)
         joined = lines.groupby([rows["settlement"], rows["use"]], sort=True).agg("; ".join)
-        tail = total.map(lambda ha, _l=lang: _DEMAND[_l].format(ha=f"{ha:.2f}",
-                                                                 scenario=scenario))
-        out[f"justification_{lang}"] = joined + " — " + tail
+        head, tail = _DEMAND[lang].split("{ha}")
+        tail = tail.replace("{scenario}", scenario)
+        hectares = pd.Series(np.char.mod("%.2f", total.to_numpy(dtype=float)), index=total.index)
+        out[f"justification_{lang}"] = joined + " — " + head + hectares + tail
     return out.reset_index()
 
 
@@ -291,8 +293,15 @@ def _score(
     settlements: gpd.GeoDataFrame | None, roads: gpd.GeoDataFrame | None,
     hazard_zones: gpd.GeoDataFrame | None, slope: pd.Series | pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """Components and score of every pool row (vectorised, one pass per layer)."""
-    geoms = pool.geometry.to_numpy()
+    """Components and score of every pool row (vectorised, one pass per layer).
+
+    The geometric components belong to the parcel, not the use: they are measured once
+    per distinct parcel and spread to its rows (a parcel is a candidate for every use).
+    """
+    codes = pd.factorize(pool["parcel"])[0]
+    _, first = np.unique(codes, return_index=True)
+    geoms = pool.geometry.to_numpy()[first]
+    home = pool["settlement"].to_numpy(dtype=object)[first]
     labels = pool["parcel"].to_numpy(dtype=object)
     attrs = parcels.reindex(labels)
     comp: dict[str, np.ndarray | None] = dict.fromkeys(COMPONENTS)
@@ -306,16 +315,16 @@ def _score(
         c = 1.0 - np.clip(slope_values / w.max_slope_deg, 0.0, 1.0)
         comp["slope"] = np.where(np.isnan(c), 0.5, c)
     if settlements is not None:
-        d = _distance_to_own(geoms, pool["settlement"].to_numpy(dtype=object), settlements)
+        d = _distance_to_own(geoms, home, settlements)[codes]
         c = 1.0 - np.clip(d / w.max_settlement_distance_m, 0.0, 1.0)
         comp["settlement_distance"] = np.where(np.isnan(c), 0.0, c)
     if roads is not None:
-        d = _nearest_distance(geoms, roads)
+        d = _nearest_distance(geoms, roads)[codes]
         c = 1.0 - np.clip(d / w.max_road_distance_m, 0.0, 1.0)
         comp["road_distance"] = np.where(np.isnan(c), 0.0, c)
     hazard_rank = np.zeros(len(pool), dtype=np.int8)
     if hazard_zones is not None:
-        hazard_rank = _worst_hazard(geoms, hazard_zones)
+        hazard_rank = _worst_hazard(geoms, hazard_zones)[codes]
         penalty = np.array([0.0] + [float(w.hazard_penalty.get(k, 0.0))
                                     for k in ("low", "medium", "high")])
         comp["hazard"] = 1.0 - penalty[hazard_rank]
@@ -366,7 +375,7 @@ def _greedy(pool: pd.DataFrame, need: pd.Series) -> np.ndarray:
 
 
 def allocate(
-    demand: object,
+    demand: DemandTable | pd.DataFrame,
     capacity: CapacityResult,
     parcels: gpd.GeoDataFrame,
     *,

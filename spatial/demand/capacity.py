@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import Problem, ValidationError
 from ..zoning import ConstraintLayers, Proposal, Rulebook, check_parcels
+from .table import DemandTable
 
 __all__ = [
     "BALANCE_COLUMNS",
@@ -349,8 +350,8 @@ BALANCE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _demand_frame(demand: object) -> pd.DataFrame:
-    frame = demand.frame if hasattr(demand, "frame") else demand
+def _demand_frame(demand: DemandTable | pd.DataFrame) -> pd.DataFrame:
+    frame = demand.frame if isinstance(demand, DemandTable) else demand
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError([Problem("bad_type", "demand must be a DemandTable or a DataFrame",
                                        layer="demand")])
@@ -362,7 +363,7 @@ def _demand_frame(demand: object) -> pd.DataFrame:
 
 
 def demand_balance(
-    demand: object,
+    demand: DemandTable | pd.DataFrame,
     capacity: CapacityResult,
     *,
     scenario: str | None = None,
