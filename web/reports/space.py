@@ -361,8 +361,9 @@ def _map_frames(section: SpaceSection, lang: Lang) -> dict[str, gpd.GeoDataFrame
             gdf["_colour"] = gdf["class"].map(_CLASS_COLOURS).fillna("#999999")
         else:
             use = gdf["use"].map(lab.use) if "use" in gdf else pd.Series("", index=gdf.index)
-            number = gdf["cadastral_no"].astype(str) if "cadastral_no" in gdf else ""
-            gdf["_label"] = use.astype(str) + " " + number
+            place = (gdf["settlement"].map(lab.settlement) if "settlement" in gdf
+                     else pd.Series("", index=gdf.index))
+            gdf["_label"] = place.astype(str) + ": " + use.astype(str)
             codes = gdf["use"].astype(str) if "use" in gdf else pd.Series("", index=gdf.index)
             gdf["_colour"] = codes.map(_colours(list(dict.fromkeys(codes))))
         out[key] = gdf[["_label", "_colour", "geometry"]].to_crs(4326)
