@@ -65,3 +65,9 @@ def test_error_table_maps_domain_errors():
 
 def test_health(client):
     assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_balance_page_titles_are_translated_and_no_nan(client):
+    page = client.get("/?lang=ru").text
+    assert "Итоги земельного баланса" in page
+    assert ">nan<" not in page and ">summary<" not in page

@@ -28,7 +28,9 @@ def balance_page(request: Request, workspace: WorkspaceDep, lang: LangDep) -> HT
             "lang": lang,
             "langs": LANGS,
             "municipality": name,
-            "tables": balance.to_frames(lang),
+            "tables": {
+                balance.title(key, lang): frame for key, frame in balance.to_frames(lang).items()
+            },
             "metadata": workspace.metadata(),
         },
     )
