@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -69,13 +69,15 @@ ALLOCATION_COLUMNS: tuple[str, ...] = (
     "current_use",
 )
 
+FrameT = TypeVar("FrameT", bound=pd.DataFrame)
+
 # Layers whose personal columns must never reach a section.
 _PERSONAL_LAYERS = ("parcels",)
 
 GEBCO_MARKERS = ("gebco",)
 
 
-def public_frame(frame: pd.DataFrame, layer: str = "parcels") -> pd.DataFrame:
+def public_frame(frame: FrameT, layer: str = "parcels") -> FrameT:
     """``frame`` without the personal columns of ``layer`` (right holders).
 
     Called on every frame derived from parcels, because a caller may hand the section a
@@ -83,7 +85,7 @@ def public_frame(frame: pd.DataFrame, layer: str = "parcels") -> pd.DataFrame:
     """
     personal = set(layer_schema(layer).personal_columns)
     drop = [c for c in frame.columns if c in personal]
-    return frame.drop(columns=drop) if drop else frame
+    return frame.drop(columns=drop) if drop else frame  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

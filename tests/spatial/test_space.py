@@ -46,14 +46,14 @@ def world() -> dict[str, gpd.GeoDataFrame]:
     parcels = gpd.GeoDataFrame({
         "cadastral_no": [f"1-01-01-0001-{k:04d}" for k in i],
         "land_category": np.where(settlement, "settlement", "agricultural"),
-        "ag_subtype": np.where(settlement, None, "arable_irrigated"),
+        "ag_subtype": [None if s else "arable_irrigated" for s in settlement],
         "designated_use": np.where(settlement, "individual_housing", "agriculture"),
         "ownership": np.where(settlement, "private", "state"),
         "holder": np.full(100, SECRET),
         "in_use": (i % 4) != 0,
         "state_ag_fund": False,
         "official_area_ha": 1.0,
-        "settlement": np.where(settlement, "A", None),
+        "settlement": ["A" if s else None for s in settlement],
     }, geometry=shapely.box(X0 + x, Y0 + y, X0 + x + 100, Y0 + y + 100), crs=CRS)
     return {
         "municipality": gdf([{
@@ -201,6 +201,7 @@ def _population() -> pd.DataFrame:
 def test_demand_capacity_and_allocation_with_a_population(rulebook: Rulebook) -> None:
     result = space_section(world(), rulebook=rulebook, population=_population(), horizon=3)
     assert result.base_year == 2024
+    assert result.demand is not None and result.demand_total is not None
     assert set(result.demand["year"]) == {2025, 2026, 2027}
     assert set(result.demand["settlement"]) == {"A"}
     # the total is the per-settlement table summed

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import web.cli_planning  # noqa: F401  (registers the planning commands on the app)
 from spatial.demand import project_population, read_population_csv
+from spatial.schema import LANGS
 from spatial.store import open_workspace
 from web.cli import app
 from web.reports.labels import TEXT, text
@@ -29,7 +30,6 @@ from web.reports.space import (
 )
 
 runner = CliRunner()
-LANGS = ("ky", "ru", "en")
 
 
 def jer(*args: str) -> tuple[int, str, str]:
@@ -219,7 +219,8 @@ def test_demand_project_json_is_the_projection(population: Any) -> None:
     assert data["method"] == "compound" and data["base_year"] == direct.base_year
     got = {(r["settlement"], r["year"], r["scenario"]): r["population"]
            for r in data["projection"]}
-    want = direct.frame.set_index(["settlement", "year", "scenario"])["population"]
+    want: dict[Any, Any] = direct.frame.set_index(
+        ["settlement", "year", "scenario"])["population"].to_dict()
     assert len(got) == len(want)
     for key, value in want.items():
         assert got[key] == pytest.approx(value)
@@ -231,7 +232,8 @@ def test_demand_balance_and_allocate_match_the_report(demo_gpkg: Path, section: 
     data = json.loads(out)
     assert data["scenario"] == "medium" and data["not_computed"] == {}
     got = {(r["settlement"], r["use"], r["year"]): r["balance_ha"] for r in data["balance"]}
-    want = section.demand_balance.set_index(["settlement", "use", "year"])["balance_ha"]
+    want: dict[Any, Any] = section.demand_balance.set_index(
+        ["settlement", "use", "year"])["balance_ha"].to_dict()
     assert len(got) == len(want)
     for key, value in want.items():
         assert got[key] == pytest.approx(value)

@@ -418,11 +418,11 @@ def _cells(table: ReportTable, lang: Lang) -> list[list[tuple[str, bool]]]:
     if "_unit" in frame:
         # key figures: "value unit" in one cell, decimals chosen per row
         units = frame["_unit"].tolist()
-        values = frame.iloc[:, 1].tolist()
+        figures = frame.iloc[:, 1].tolist()
         columns[1] = [
             (f"{format_number(v, 0 if float(v).is_integer() else 2, lang)} {u}".strip(), True)
             if v is not None and not (isinstance(v, float) and math.isnan(v)) else ("", True)
-            for v, u in zip(values, units, strict=True)
+            for v, u in zip(figures, units, strict=True)
         ]
     return [list(row) for row in zip(*columns, strict=True)] if columns else []
 
