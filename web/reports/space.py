@@ -89,7 +89,7 @@ def _decimals(column: Any, series: pd.Series) -> int:
     if column.endswith("_pct") or "%" in column:
         return 1
     if column in ("households", "population", "households_exposed", "population_exposed",
-                  "year", "zones", "parcels", "facilities"):
+                  "year", "zones", "parcels", "facilities", "facility_capacity"):
         return 0
     if pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
         return 0
@@ -113,6 +113,7 @@ class ReportTable:
     decimals: dict[str, int] = field(default_factory=dict)
     note: str | None = None
     missing: str | None = None
+    cell_decimals: dict[Any, list[int]] = field(default_factory=dict)
 
 
 class _Labeller:
@@ -172,6 +173,8 @@ class _Labeller:
         for column, mapper in mappers.items():
             if column in out:
                 out[column] = out[column].map(mapper)
+        if "year" in out:  # a year is a label, not a quantity: no thousands separator
+            out["year"] = out["year"].astype(str)
         for column in out.columns:
             if pd.api.types.is_bool_dtype(out[column]):
                 out[column] = out[column].map(
@@ -260,9 +263,15 @@ def report_tables(section: SpaceSection, lang: Lang | None = None) -> list[Repor
     figures = _key_figures(section, lang)
     add("key_figures", text("report.key_figures", lang), figures, relabel=False)
     tables[-1].decimals = {}
-    for title, frame in section.balance.to_frames(lang).items():
+    for key, frame in section.balance.to_frames(lang).items():
+        title = section.balance.title(key, lang)
         add("balance", f"{text('section.balance', lang)}: {title}", frame, relabel=False,
-            note=text("note.balance_gap", lang) if frame is not None else None)
+            note=text("note.balance_gap", lang))
+        if key == "summary":
+            # counts and the ratio share the value column with hectares
+            units = section.balance.summary["unit"].to_numpy()
+            tables[-1].cell_decimals = {
+                frame.columns[1]: [0 if u == "count" else 2 for u in units]}
     used = section.used_unused.rename(columns={"code": "land_category"})
     used["land_category"] = used["land_category"].map(
         lambda v: text("row.total", lang) if v == "total" else lab.code("land_category", v))
@@ -405,7 +414,10 @@ def _cells(table: ReportTable, lang: Lang) -> list[list[tuple[str, bool]]]:
         if column == "_unit":
             continue
         values = frame[column]
-        if column in table.decimals:
+        if column in table.cell_decimals:
+            columns.append([(format_number(v, d, lang), True)
+                            for v, d in zip(values, table.cell_decimals[column], strict=True)])
+        elif column in table.decimals:
             d = table.decimals[column]
             columns.append([(format_number(v, d, lang), True) for v in values])
         elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
