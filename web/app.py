@@ -19,7 +19,7 @@ TEMPLATES.env.globals["t"] = t
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for one workspace; ``settings`` default to the ``JER_*`` environment."""
-    from .routers import balance, pages
+    from .routers import auth, balance, pages, parcels
 
     settings = settings or Settings()
     app = FastAPI(
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(balance.router)
     app.include_router(pages.router)
+    app.include_router(auth.router)
+    app.include_router(parcels.router)
 
     @app.get("/api/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -1,0 +1,254 @@
+"""The parcels JSON API on the Isfana demo: GeoJSON, ETag/If-Match, history, privacy, XSS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from spatial.store import open_workspace
+from web.app import create_app
+from web.auth import add_user, create_token
+from web.settings import Settings
+
+XSS = "<script>alert(1)</script>"
+
+
+def free_squares(path: Path, n: int, *, size: float = 30.0) -> list[dict[str, Any]]:
+    """``n`` GeoJSON squares (EPSG:4326) inside the municipality, clear of every parcel."""
+    ws = open_workspace(path)
+    try:
+        boundary = ws.read_layer("municipality").geometry.union_all()
+        taken = shapely.union_all(ws.read_layer("parcels", columns=[]).geometry.to_numpy())
+        crs = ws.crs
+    finally:
+        ws.close()
+    room = boundary.difference(shapely.buffer(taken, 10.0)).buffer(-size)
+    xmin, ymin, xmax, ymax = room.bounds
+    xs, ys = np.meshgrid(np.arange(xmin, xmax, 97.0), np.arange(ymin, ymax, 97.0))
+    points = shapely.points(xs.ravel(), ys.ravel())
+    inside = points[shapely.contains(room, points)][:n]
+    assert len(inside) == n, "the demo has room for the test parcels"
+    squares = shapely.buffer(inside, size / 2, cap_style="square")
+    wgs = gpd.GeoSeries(squares, crs=crs).to_crs(4326)
+    return [json.loads(shapely.to_geojson(g)) for g in wgs]
+
+
+def make_users(path: Path, roles: list[str]) -> dict[str, str]:
+    """One account per role (named after it) and its bearer token."""
+    ws = open_workspace(path)
+    try:
+        tokens = {}
+        for role in roles:
+            add_user(ws, role, role=role, password=f"{role}-password")
+            tokens[role] = create_token(ws, role)
+        return tokens
+    finally:
+        ws.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def holders_of(path: Path) -> set[str]:
+    ws = open_workspace(path)
+    try:
+        return set(ws.read_layer("parcels", columns=["holder"])["holder"].dropna())
+    finally:
+        ws.close()
+
+
+@pytest.fixture
+def editor(demo_copy):
+    tokens = make_users(demo_copy, ["land_specialist"])
+    client = TestClient(create_app(Settings(workspace=str(demo_copy))),
+                        raise_server_exceptions=False)
+    client.headers.update(bearer(tokens["land_specialist"]))
+    return client, demo_copy
+
+
+def first_parcel(path: Path) -> dict[str, Any]:
+    ws = open_workspace(path)
+    try:
+        return ws.get_parcel(int(ws.read_layer("parcels", columns=[], limit=1)["fid"][0]))
+    finally:
+        ws.close()
+
+
+def new_parcel(geometry: dict[str, Any], **properties: Any) -> dict[str, Any]:
+    props = {"cadastral_no": "4-08-09-9999-0001", "land_category": "settlement",
+             "ownership": "municipal", "in_use": False, "designated_use": "test plot"}
+    props.update(properties)
+    return {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+def test_list_is_geojson_in_wgs84_with_filters_and_paging(demo_gpkg):
+    client = TestClient(create_app(Settings(workspace=str(demo_gpkg))))
+    page = client.get("/api/parcels", params={"limit": 5, "settlement": "Chimgen"})
+    assert page.status_code == 200 and page.headers["content-type"] == "application/geo+json"
+    data = page.json()
+    assert data["type"] == "FeatureCollection" and data["numberReturned"] == 5
+    assert {f["properties"]["settlement"] for f in data["features"]} == {"Chimgen"}
+    first = shapely.from_geojson(json.dumps(data["features"][0]["geometry"]))
+    lon0, lat0, lon1, lat1 = first.bounds
+    assert 69 < lon0 < lon1 < 70 and 39 < lat0 < lat1 < 40
+    assert data["links"][0]["rel"] == "next" and "offset=5" in data["links"][0]["href"]
+    nxt = client.get("/api/parcels", params={"limit": 5, "offset": 5, "settlement": "Chimgen"})
+    ids = {f["id"] for f in data["features"]}
+    assert ids.isdisjoint({f["id"] for f in nxt.json()["features"]})
+    cat = client.get("/api/parcels", params={"limit": 50, "category": "settlement"}).json()
+    assert {f["properties"]["land_category"] for f in cat["features"]} == {"settlement"}
+
+
+def test_bbox_in_wgs84_and_in_workspace_crs_agree(demo_gpkg):
+    client = TestClient(create_app(Settings(workspace=str(demo_gpkg))))
+    parcel = first_parcel(demo_gpkg)
+    xmin, ymin, xmax, ymax = parcel["geometry"].bounds
+    native = client.get("/api/parcels", params={
+        "bbox": f"{xmin},{ymin},{xmax},{ymax}", "bbox-crs": "EPSG:32642"}).json()
+    assert parcel["cadastral_no"] in {f["id"] for f in native["features"]}
+    box = gpd.GeoSeries([shapely.box(xmin, ymin, xmax, ymax)], crs=32642).to_crs(4326)
+    w = box.total_bounds
+    wgs = client.get("/api/parcels", params={"bbox": ",".join(map(str, w))}).json()
+    assert parcel["cadastral_no"] in {f["id"] for f in wgs["features"]}
+    assert 0 < native["numberReturned"] < 50
+    bad = client.get("/api/parcels", params={"bbox": "1,2,3"})
+    assert bad.status_code == 400 and "four numbers" in bad.json()["message"]
+
+
+def test_get_one_has_etag_and_404(demo_gpkg):
+    client = TestClient(create_app(Settings(workspace=str(demo_gpkg))))
+    parcel = first_parcel(demo_gpkg)
+    one = client.get(f"/api/parcels/{parcel['cadastral_no']}")
+    assert one.status_code == 200
+    assert one.headers["etag"] == f'"{parcel["row_version"]}"'
+    assert one.json()["properties"]["area_ha"] == pytest.approx(parcel["area_ha"])
+    assert client.get("/api/parcels/0-00-00-0000-0000").status_code == 404
+
+
+def test_public_responses_never_contain_holders(demo_gpkg):
+    holders = holders_of(demo_gpkg)
+    assert len(holders) > 100
+    client = TestClient(create_app(Settings(workspace=str(demo_gpkg))))
+    bodies = []
+    offset = 0
+    while True:
+        page = client.get("/api/parcels", params={"limit": 5000, "offset": offset})
+        assert page.status_code == 200
+        bodies.append(page.text)
+        if page.json()["numberReturned"] < 5000:
+            break
+        offset += 5000
+    parcel = first_parcel(demo_gpkg)
+    bodies.append(client.get(f"/api/parcels/{parcel['cadastral_no']}").text)
+    bodies.append(client.get(f"/api/parcels/{parcel['cadastral_no']}/history").text)
+    text = "".join(bodies)
+    assert '"holder"' not in text
+    assert not [h for h in holders if h in text]
+    assert parcel["holder"] in holders
+
+
+def test_create_returns_201_location_etag_and_validates(editor):
+    client, path = editor
+    square = free_squares(path, 1)[0]
+    created = client.post("/api/parcels", json=new_parcel(square))
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == "/api/parcels/4-08-09-9999-0001"
+    assert created.headers["etag"] == '"1"'
+    assert created.json()["properties"]["updated_by"] == "land_specialist"
+    assert client.get(created.headers["location"]).status_code == 200
+    bad = client.post("/api/parcels", json=new_parcel(
+        square, cadastral_no="4-08-09-9999-0001", land_category="moon", ownership=None))
+    assert bad.status_code == 422
+    codes = {p["code"] for p in bad.json()["problems"]}
+    assert len(bad.json()["problems"]) >= 3, codes  # duplicate key, bad code, missing value
+
+
+def test_put_needs_if_match_and_stale_version_writes_nothing(editor):
+    client, path = editor
+    parcel = first_parcel(path)
+    url = f"/api/parcels/{parcel['cadastral_no']}"
+    etag = client.get(url).headers["etag"]
+    missing = client.put(url, json={"properties": {"designated_use": "x"}})
+    assert missing.status_code == 428
+    first = client.put(url, json={"properties": {"designated_use": "first"}},
+                       headers={"If-Match": etag})
+    assert first.status_code == 200 and first.headers["etag"] == f'"{parcel["row_version"] + 1}"'
+    second = client.put(url, json={"properties": {"designated_use": "second"}},
+                        headers={"If-Match": etag})
+    assert second.status_code == 412
+    assert second.headers["etag"] == first.headers["etag"]
+    now = client.get(url)
+    assert now.json()["properties"]["designated_use"] == "first"
+    assert now.headers["etag"] == first.headers["etag"]
+    assert client.put(url, json={"properties": {}}, headers={"If-Match": "W/x"}).status_code == 400
+
+
+def test_put_moves_geometry_and_keeps_left_out_values(editor):
+    client, path = editor
+    parcel = first_parcel(path)
+    url = f"/api/parcels/{parcel['cadastral_no']}"
+    square = free_squares(path, 1)[0]
+    response = client.put(url, json={"geometry": square, "properties": {}},
+                          headers={"If-Match": f'"{parcel["row_version"]}"'})
+    assert response.status_code == 200, response.text
+    assert response.json()["properties"]["area_ha"] == pytest.approx(0.09, rel=0.05)
+    assert response.json()["properties"]["holder"] == parcel["holder"]
+
+
+def test_delete_with_if_match_then_history_and_restore(editor):
+    client, path = editor
+    parcel = first_parcel(path)
+    url = f"/api/parcels/{parcel['cadastral_no']}"
+    version = parcel["row_version"]
+    assert client.delete(url).status_code == 428
+    assert client.delete(url, headers={"If-Match": f'"{version + 5}"'}).status_code == 412
+    assert client.get(url).status_code == 200
+    assert client.delete(url, headers={"If-Match": f'"{version}"'}).status_code == 204
+    assert client.get(url).status_code == 404
+    history = client.get(f"{url}/history").json()
+    assert [h["action"] for h in history][:1] == ["delete"]
+    assert history[0]["snapshot"]["holder"] == parcel["holder"]  # editor may read personal
+    assert history[0]["snapshot"]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    restored = client.post(f"{url}/restore", json={"version": version})
+    assert restored.status_code == 200, restored.text
+    assert restored.headers["etag"] == f'"{version + 2}"'
+    assert client.get(url).json()["properties"]["holder"] == parcel["holder"]
+    assert client.post(f"{url}/restore", json={"version": 99}).status_code == 404
+
+
+def test_public_history_has_no_personal_columns(editor, demo_copy):
+    client, path = editor
+    parcel = first_parcel(path)
+    url = f"/api/parcels/{parcel['cadastral_no']}"
+    client.put(url, json={"properties": {"holder": "Жаңы Ээси Тест"}},
+               headers={"If-Match": f'"{parcel["row_version"]}"'})
+    private = client.get(f"{url}/history").text
+    assert "Жаңы Ээси Тест" in private
+    public = TestClient(create_app(Settings(workspace=str(path)))).get(f"{url}/history")
+    assert public.status_code == 200 and len(public.json()) >= 1
+    assert "Жаңы Ээси Тест" not in public.text and parcel["holder"] not in public.text
+    assert '"holder"' not in public.text
+
+
+def test_script_in_attributes_is_data_in_json_and_escaped_in_pages(editor):
+    client, path = editor
+    square = free_squares(path, 1)[0]
+    created = client.post("/api/parcels", json=new_parcel(
+        square, designated_use=XSS, settlement=XSS, holder=XSS))
+    assert created.status_code == 201, created.text
+    assert created.headers["content-type"] == "application/geo+json"
+    got = client.get(created.headers["location"]).json()["properties"]
+    assert got["designated_use"] == XSS and got["settlement"] == XSS
+    page = client.get("/?lang=en")
+    assert page.status_code == 200
+    assert XSS not in page.text
+    # The balance page lists settlements: the name must be there, escaped.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
