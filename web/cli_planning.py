@@ -56,6 +56,9 @@ HorizonOpt = Annotated[int, typer.Option("--horizon", min=1, max=30, help="Years
 ScenarioOpt = Annotated[
     Literal["low", "medium", "high"], typer.Option("--scenario", help="Forecast scenario")
 ]
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", min=1, max=8, help="Threads for the parcel checks")
+]
 OptionalWorkspaceOpt = Annotated[
     str | None,
     typer.Option(
@@ -148,6 +151,7 @@ def demand_balance_cmd(
     method: MethodOpt = "official",
     horizon: HorizonOpt = 5,
     scenario: ScenarioOpt = "medium",
+    jobs: JobsOpt = 1,
     format: FormatOpt = "table",
 ) -> None:
     """Land demand against developable capacity per settlement, use and year."""
@@ -162,7 +166,7 @@ def demand_balance_cmd(
                 _fail("no population series: pass --population CSV", as_json=as_json)
             plan = compute_land_plan(ws, population=history, rulebook=_rulebook(rulebook),
                                      horizon=horizon, scenario=scenario, method=method,
-                                     steps=("capacity",))
+                                     steps=("capacity",), n_jobs=jobs)
         finally:
             ws.close()
     if as_json:
@@ -194,6 +198,7 @@ def allocate_cmd(
     method: MethodOpt = "official",
     horizon: HorizonOpt = 5,
     scenario: ScenarioOpt = "medium",
+    jobs: JobsOpt = 1,
     format: FormatOpt = "table",
 ) -> None:
     """Place the forecast demand on the most suitable parcels; list draft transformations."""
@@ -207,7 +212,8 @@ def allocate_cmd(
             if history is None:
                 _fail("no population series: pass --population CSV", as_json=as_json)
             plan = compute_land_plan(ws, population=history, rulebook=_rulebook(rulebook),
-                                     horizon=horizon, scenario=scenario, method=method)
+                                     horizon=horizon, scenario=scenario, method=method,
+                                     n_jobs=jobs)
         finally:
             ws.close()
     if as_json:
@@ -247,6 +253,7 @@ def report_space(
     method: MethodOpt = "official",
     horizon: HorizonOpt = 5,
     scenario: ScenarioOpt = "medium",
+    jobs: JobsOpt = 1,
     format: FormatOpt = "table",
 ) -> None:
     """Write the SEDP Space section (Мейкиндик) as space-<lang>.html and space-<lang>.xlsx."""
@@ -260,7 +267,7 @@ def report_space(
             history = _population(population, ws)
             section = compute_space_section(
                 ws, rulebook=_rulebook(rulebook), population=history, horizon=horizon,
-                scenario=scenario, method=method, lang=lang,
+                scenario=scenario, method=method, lang=lang, n_jobs=jobs,
             )
         finally:
             ws.close()

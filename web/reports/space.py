@@ -265,8 +265,9 @@ def report_tables(section: SpaceSection, lang: Lang | None = None) -> list[Repor
     tables[-1].decimals = {}
     for key, frame in section.balance.to_frames(lang).items():
         title = section.balance.title(key, lang)
+        with_gap = key in ("summary", "categories", "ownership", "settlements")
         add("balance", f"{text('section.balance', lang)}: {title}", frame, relabel=False,
-            note=text("note.balance_gap", lang))
+            note=text("note.balance_gap", lang) if with_gap else None)
         if key == "summary":
             # counts and the ratio share the value column with hectares
             units = section.balance.summary["unit"].to_numpy()
