@@ -19,7 +19,8 @@ TEMPLATES.env.globals["t"] = t
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for one workspace; ``settings`` default to the ``JER_*`` environment."""
-    from .routers import auth, balance, pages, parcels
+    from .assets import offline_assets
+    from .routers import auth, balance, maps, pages, parcels, tiles
 
     settings = settings or Settings()
     app = FastAPI(
@@ -31,6 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(balance.router)
     app.include_router(pages.router)
+    offline_assets()  # extract the map pages' scripts and styles once, fail early if missing
+    app.include_router(maps.router)
+    app.include_router(tiles.router)
     app.include_router(auth.router)
     app.include_router(parcels.router)
 
