@@ -50,7 +50,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     "land_specialist": frozenset({"read_personal", "edit_inventory", "run_checks"}),
     "planner": frozenset({"run_checks", "run_forecasts"}),
-    "working_group": frozenset({"run_checks"}),
+    "working_group": frozenset({"run_checks", "run_forecasts"}),
     "public": frozenset(),
 }
 

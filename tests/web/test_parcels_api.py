@@ -252,3 +252,16 @@ def test_script_in_attributes_is_data_in_json_and_escaped_in_pages(editor):
     assert XSS not in page.text
     # The balance page lists settlements: the name must be there, escaped.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_openapi_documents_parcels_with_models_and_concurrency_codes(demo_gpkg):
+    spec = TestClient(create_app(Settings(workspace=str(demo_gpkg)))).get("/openapi.json").json()
+    paths = spec["paths"]
+    listing = paths["/api/parcels"]["get"]["responses"]["200"]["content"]
+    assert listing["application/geo+json"]["schema"]["$ref"].endswith("/ParcelCollection")
+    put = paths["/api/parcels/{cadastral_no}"]["put"]
+    assert {"412", "428", "422"} <= set(put["responses"])
+    assert any(p["name"] == "if-match" for p in put["parameters"])
+    assert {"bbox", "bbox-crs", "category", "settlement", "limit", "offset"} <= {
+        p["name"] for p in paths["/api/parcels"]["get"]["parameters"]}
+    assert "holder" in spec["components"]["schemas"]["ParcelProperties"]["properties"]

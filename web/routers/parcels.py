@@ -42,6 +42,12 @@ MAX_LIMIT = 10_000
 EditorDep = Annotated[User, Depends(require("edit_inventory"))]
 
 
+class GeoJSONResponse(JSONResponse):
+    """JSON with the GeoJSON media type (RFC 7946), also announced in the OpenAPI document."""
+
+    media_type = GEOJSON
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -152,13 +158,12 @@ def _etag(version: Any) -> str:
 
 
 def _feature_response(workspace: Workspace, record: dict[str, Any], *,
-                      status_code: int = 200, location: bool = False) -> JSONResponse:
+                      status_code: int = 200, location: bool = False) -> GeoJSONResponse:
     geometry = _to_wgs84([record["geometry"]], workspace.crs)[0]
     headers = {"ETag": _etag(record["row_version"])}
     if location:
         headers["Location"] = f"/api/parcels/{quote(str(record['cadastral_no']), safe='')}"
-    return JSONResponse(_feature(record, geometry), status_code=status_code, headers=headers,
-                        media_type=GEOJSON)
+    return GeoJSONResponse(_feature(record, geometry), status_code=status_code, headers=headers)
 
 
 def _if_match(value: str | None) -> int:
@@ -232,7 +237,7 @@ def _fid_of(workspace: Workspace, cadastral_no: str) -> int:
 # --------------------------------------------------------------------------- routes
 
 
-@router.get("", response_model=ParcelCollection, response_class=JSONResponse)
+@router.get("", response_model=ParcelCollection, response_class=GeoJSONResponse)
 def list_parcels(
     request: Request,
     workspace: WorkspaceDep,
@@ -245,7 +250,7 @@ def list_parcels(
     settlement: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> JSONResponse:
+) -> GeoJSONResponse:
     """Parcels meeting a bounding box and filters, as GeoJSON in EPSG:4326."""
     where: dict[str, object] = {}
     if category is not None:
@@ -270,21 +275,21 @@ def list_parcels(
         links.append({"rel": "next", "href": str(nxt), "type": GEOJSON})
     body = {"type": "FeatureCollection", "features": features,
             "numberReturned": len(features), "links": links}
-    return JSONResponse(body, media_type=GEOJSON)
+    return GeoJSONResponse(body)
 
 
-@router.get("/{cadastral_no}", response_model=ParcelFeature, response_class=JSONResponse,
+@router.get("/{cadastral_no}", response_model=ParcelFeature, response_class=GeoJSONResponse,
             responses={404: {"description": "No such parcel"}})
-def get_parcel(cadastral_no: str, workspace: WorkspaceDep, user: CurrentUser) -> JSONResponse:
+def get_parcel(cadastral_no: str, workspace: WorkspaceDep, user: CurrentUser) -> GeoJSONResponse:
     """One parcel with ``ETag: "<row_version>"`` for a later ``If-Match``."""
     record = workspace.find_parcel(cadastral_no, include_personal=user.can("read_personal"))
     return _feature_response(workspace, record)
 
 
-@router.post("", response_model=ParcelFeature, response_class=JSONResponse, status_code=201,
+@router.post("", response_model=ParcelFeature, response_class=GeoJSONResponse, status_code=201,
              responses={422: {"description": "Every validation problem of the parcel"}})
 async def create_parcel(body: ParcelInput, workspace: WorkspaceDep,
-                        user: EditorDep) -> JSONResponse:
+                        user: EditorDep) -> GeoJSONResponse:
     """Create a parcel (201 with ``Location`` and ``ETag``)."""
     record = _record_input(body, user)
     created = await run_in_threadpool(
@@ -301,14 +306,14 @@ def _shown(record: dict[str, Any], user: User) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in personal}
 
 
-@router.put("/{cadastral_no}", response_model=ParcelFeature, response_class=JSONResponse,
+@router.put("/{cadastral_no}", response_model=ParcelFeature, response_class=GeoJSONResponse,
             responses={412: {"description": "If-Match is stale; nothing was written"},
                        428: {"description": "If-Match is missing"},
                        422: {"description": "Every validation problem of the change"}})
 async def update_parcel(
     cadastral_no: str, body: ParcelInput, workspace: WorkspaceDep, user: EditorDep,
     if_match: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+) -> GeoJSONResponse:
     """Change a parcel at the version named in ``If-Match``.
 
     Properties left out keep their value; ``geometry`` left out keeps the shape.
@@ -377,13 +382,13 @@ def parcel_history(
 
 
 @router.post("/{cadastral_no}/restore", response_model=ParcelFeature,
-             response_class=JSONResponse,
+             response_class=GeoJSONResponse,
              responses={404: {"description": "No such parcel or version"},
                         412: {"description": "If-Match is stale; nothing was written"}})
 async def restore_parcel(
     cadastral_no: str, body: RestoreRequest, workspace: WorkspaceDep, user: EditorDep,
     if_match: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+) -> GeoJSONResponse:
     """Bring back the parcel as it was at ``version``, as a new version (revives deletions).
 
     ``If-Match`` is optional here: a restore rewrites a whole known state, but when given
