@@ -9,7 +9,9 @@ them between offices. Three ways in, one account:
   or ``csrf_token`` form field), because a cookie is sent by any page that posts here;
 - ``Authorization: Bearer <token>`` for scripts (``jer user token``); only a SHA-256 of
   the token is stored, the token itself is shown once;
-- ``Authorization: Basic`` over the same accounts, for desktop GIS (QGIS).
+- ``Authorization: Basic`` over the same accounts, for desktop GIS (QGIS); a write with
+  Basic credentials that a browser marks as cross-site is refused, since browsers
+  replay remembered Basic credentials on any site's requests.
 
 Nobody signed in is the ``public`` role. What a role may do is data:
 :data:`ROLE_PERMISSIONS`; routers ask :func:`require` for a permission, never for a role.
@@ -28,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -277,7 +280,20 @@ def new_session(username: str, key: bytes) -> tuple[str, str]:
 
 
 def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(401, detail=message, headers={"WWW-Authenticate": 'Basic realm="jer"'})
+    # A Bearer challenge only: a Basic challenge would make browsers prompt and then
+    # attach the cached credentials to any site's requests here (CSRF). QGIS and
+    # scripts send Basic credentials without being challenged.
+    return HTTPException(401, detail=message, headers={"WWW-Authenticate": 'Bearer realm="jer"'})
+
+
+def _cross_site(request: Request) -> bool:
+    """Whether a browser says the request comes from another site."""
+    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin == "null"
+    return urlsplit(origin).netloc != request.headers.get("host", request.url.netloc)
 
 
 def _basic_credentials(value: str) -> tuple[str, str]:
@@ -318,6 +334,9 @@ async def current_user(request: Request, workspace: WorkspaceDep,
         if scheme.lower() == "bearer":
             user = await run_in_threadpool(authenticate_token, workspace, credentials)
         elif scheme.lower() == "basic":
+            if request.method not in SAFE_METHODS and _cross_site(request):
+                # Browsers may attach remembered Basic credentials to another site's form.
+                raise HTTPException(403, detail="cross-site write with Basic credentials")
             username, password = _basic_credentials(credentials)
             user = await run_in_threadpool(
                 authenticate_password, workspace, username, password

@@ -151,7 +151,7 @@ def test_bearer_token_needs_no_csrf(site):
     ok = edit(client, path, {"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200, ok.text
     bad = client.get("/api/me", headers={"Authorization": "Bearer jer_not-a-token"})
-    assert bad.status_code == 401 and "Basic" in bad.headers["www-authenticate"]
+    assert bad.status_code == 401 and "Bearer" in bad.headers["www-authenticate"]
     ws = open_workspace(path)
     stored = ws.select_rows("api_tokens")
     ws.close()
@@ -170,6 +170,14 @@ def test_http_basic_works_and_wrong_password_is_401(site):
     assert client.get("/api/me", headers={"Authorization": "Basic !!"}).status_code == 401
     assert edit(client, path, basic("aigul", PASSWORD)).status_code == 200
     assert edit(client, path, basic("bakyt", PASSWORD)).status_code == 403
+    challenge = client.get("/api/me", headers=basic("bakyt", "nope"))
+    assert "Basic" not in challenge.headers["www-authenticate"]  # browsers must not prompt
+    cross = {**basic("aigul", PASSWORD), "Origin": "https://evil.example"}
+    assert edit(client, path, cross).status_code == 403
+    fetch = {**basic("aigul", PASSWORD), "Sec-Fetch-Site": "cross-site"}
+    assert edit(client, path, fetch).status_code == 403
+    same = {**basic("aigul", PASSWORD), "Origin": "http://testserver"}
+    assert edit(client, path, same).status_code == 200
 
 
 def test_accounts_store_hashes_and_refuse_bad_input(demo_copy):
