@@ -176,6 +176,8 @@ def test_xlsx_sheet_per_table_with_the_same_numbers(section: Any,
             assert len(book.worksheets) == len(tables)
             titles = [sheet["A1"].value for sheet in book.worksheets]
             assert titles == [t.title for t in tables]
+            # short localised sheet names, not cut-off titles
+            assert [sheet.title for sheet in book.worksheets] == [t.sheet for t in tables]
             numbers = {v for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
                        for v in row if isinstance(v, (int, float))}
         finally:

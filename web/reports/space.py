@@ -114,6 +114,7 @@ class ReportTable:
     note: str | None = None
     missing: str | None = None
     cell_decimals: dict[Any, list[int]] = field(default_factory=dict)
+    sheet: str | None = None
 
 
 class _Labeller:
@@ -204,7 +205,7 @@ def _key_figures(section: SpaceSection, lang: Lang) -> pd.DataFrame:
          float(restricted.iloc[0]) if len(restricted) else np.nan, "%"),
         (text("report.relocation_parcels", lang), section.relocation_parcels, ""),
     ]
-    return pd.DataFrame(rows, columns=[text("col.item", lang), text("col.text", lang), "_unit"])
+    return pd.DataFrame(rows, columns=[text("col.item", lang), text("col.value", lang), "_unit"])
 
 
 def _restrictions_frame(section: SpaceSection, lab: _Labeller) -> pd.DataFrame:
@@ -263,11 +264,14 @@ def report_tables(section: SpaceSection, lang: Lang | None = None) -> list[Repor
     figures = _key_figures(section, lang)
     add("key_figures", text("report.key_figures", lang), figures, relabel=False)
     tables[-1].decimals = {}
+    tables[-1].cell_decimals = {figures.columns[1]: [0, 0, 0, 2, 1, 0]}
     for key, frame in section.balance.to_frames(lang).items():
         title = section.balance.title(key, lang)
+        sheet_key = f"balance.{key}"
         with_gap = key in ("summary", "categories", "ownership", "settlements")
         add("balance", f"{text('section.balance', lang)}: {title}", frame, relabel=False,
             note=text("note.balance_gap", lang) if with_gap else None)
+        tables[-1].sheet = text(f"sheet.{sheet_key}", lang)
         if key == "summary":
             # counts and the ratio share the value column with hectares
             units = section.balance.summary["unit"].to_numpy()
@@ -317,6 +321,8 @@ def report_tables(section: SpaceSection, lang: Lang | None = None) -> list[Repor
     sources["key"] = sources["key"].map(lambda k: _source_label(k, lang))
     add("sources", text("section.sources", lang), sources, note=text("note.rulebook", lang))
     for table in tables:
+        if table.sheet is None:
+            table.sheet = text(f"sheet.{table.key}", lang)
         # Year columns of the pivoted demand tables are ints: print them without decimals.
         table.decimals = {c: (2 if isinstance(c, int) else d) for c, d in table.decimals.items()}
     return tables
@@ -512,7 +518,7 @@ def write_space_xlsx(section: SpaceSection, path: str | Path, lang: Lang | None 
     used: set[str] = set()
     bold = Font(bold=True)
     for table in tables:
-        sheet = book.create_sheet(_sheet_title(table.title.split(": ")[-1], used))
+        sheet = book.create_sheet(_sheet_title(table.sheet or table.title, used))
         sheet.append([table.title])
         sheet["A1"].font = bold
         if section.illustrative:
@@ -520,23 +526,38 @@ def write_space_xlsx(section: SpaceSection, path: str | Path, lang: Lang | None 
         if table.missing is not None and not len(table.frame.columns):
             sheet.append([f"{text('report.not_computed', lang)}: {table.missing}"])
             continue
-        columns = [c for c in table.frame.columns if c != "_unit"]
-        sheet.append([str(c) for c in columns])
+        columns = list(table.frame.columns)
+        sheet.append([text("col.unit", lang) if c == "_unit" else str(c) for c in columns])
         for cell in sheet[sheet.max_row]:
             cell.font = bold
         body = table.frame[columns]
-        for row in body.astype(object).where(pd.notna(body), None).itertuples(index=False):
-            sheet.append([_excel_value(v, table.decimals.get(c))
-                          for v, c in zip(row, columns, strict=True)])
+        for i, row in enumerate(
+                body.astype(object).where(pd.notna(body), None).itertuples(index=False)):
+            sheet.append([
+                _excel_value(v, table.cell_decimals[c][i] if c in table.cell_decimals
+                             else table.decimals.get(c))
+                for v, c in zip(row, columns, strict=True)])
         if table.note:
             sheet.append([])
             sheet.append([table.note])
+        _fit_columns(sheet, [str(c) for c in columns], body)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     book.save(tmp)
     tmp.replace(target)
     return target
+
+
+def _fit_columns(sheet: Any, headings: list[str], body: pd.DataFrame) -> None:
+    """Column widths from the longest heading or value (capped), so the sheet reads."""
+    from openpyxl.utils import get_column_letter
+
+    for i, heading in enumerate(headings, start=1):
+        values = body.iloc[:, i - 1]
+        longest = values[values.notna()].astype(str).str.len().max() if len(body) else 0
+        width = min(max(len(heading), 0 if pd.isna(longest) else int(longest)) + 2, 60)
+        sheet.column_dimensions[get_column_letter(i)].width = width
 
 
 def _excel_value(value: Any, decimals: int | None) -> Any:
