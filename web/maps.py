@@ -203,6 +203,7 @@ def hazards_map(
                 colour_column="hazard_class", colours=HAZARD_CLASS_COLOURS,
                 labels=_code_labels("hazard_class", lang),
                 fields={"cadastral_no": t("field_cadastral_no", lang),
+                        "settlement": t("field_settlement", lang),
                         "hazard_types": t("field_hazards", lang),
                         "hazard_class": t("field_hazard_class", lang)},
                 codelists={"hazard_class": "hazard_class"},
@@ -218,8 +219,8 @@ def exposed_parcels(
     """Parcels touching a hazard zone, with their hazard types and their highest class.
 
     ``hazard_types`` lists the hazard types' labels in ``lang``; only the cadastral
-    number of a parcel is kept (details come from the parcel API on click), so the page
-    stays small with thousands of exposed parcels.
+    number and settlement of a parcel are kept (details come from the parcel API on
+    click), so the page stays small with thousands of exposed parcels.
 
     One bulk spatial-index query pairs parcels with hazard zones; the pairs are grouped
     per parcel with pandas, so the cost stays linear in the number of pairs.
@@ -240,7 +241,8 @@ def exposed_parcels(
     types = grouped["hazard_type"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
     ranks = grouped["rank"].max()
     index = types.index.to_numpy()
-    exposed = parcels[["cadastral_no", "geometry"]].iloc[index].copy()
+    kept = [c for c in ("cadastral_no", "settlement") if c in parcels]
+    exposed = parcels[[*kept, "geometry"]].iloc[index].copy()
     exposed["hazard_types"] = types.to_numpy()
     rank = ranks.reindex(types.index).to_numpy()
     exposed["hazard_class"] = np.where(rank >= 0, np.array(classes)[np.clip(rank, 0, None)], "")

@@ -37,7 +37,7 @@ def test_localise_points_an_instance_at_local_urls_and_leaves_the_class_alone():
 def test_localise_refuses_an_asset_it_does_not_serve():
     element = plugins.Fullscreen()
     element.default_js = [("x", "https://example.org/unknown-plugin.js")]
-    with pytest.raises(NotFoundError, match="unknown-plugin.js"):
+    with pytest.raises(NotFoundError, match=r"unknown-plugin\.js"):
         localise(element)
     with pytest.raises(NotFoundError):
         asset("nope.js")

@@ -1,0 +1,160 @@
+"""Map pages through TestClient: languages, offline assets, escaped popups, base map."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from spatial.schema import label
+from spatial.store import open_workspace
+from spatial.zoning import load_rulebook
+from web.app import create_app
+from web.maps import MAP_KINDS, exposed_parcels
+from web.settings import Settings
+
+LANGS = ("ky", "ru", "en")
+
+
+class _AssetRefs(HTMLParser):
+    """Collects the URLs a page loads code or styles from, and its live script tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "script":
+            self.scripts += 1
+            if values.get("src"):
+                self.urls.append(values["src"] or "")
+        if tag == "link" and values.get("href"):
+            self.urls.append(values["href"] or "")
+
+
+def _refs(page: str) -> _AssetRefs:
+    parser = _AssetRefs()
+    parser.feed(page)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def client(demo_gpkg):
+    return TestClient(create_app(Settings(workspace=str(demo_gpkg))),
+                      raise_server_exceptions=False)
+
+
+def _legend_label(kind: str, lang: str) -> str:
+    """A label the legend of ``kind`` must show in ``lang``."""
+    if kind == "overview":
+        return label("land_category", "agricultural", lang)  # type: ignore[arg-type]
+    if kind == "zoning":
+        name = load_rulebook(None).zone_types["residential_individual"].name
+        return name[lang]
+    if kind == "restrictions":
+        return label("protected_subzone", "core", lang)  # type: ignore[arg-type]
+    return label("hazard_class", "high", lang)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("kind", MAP_KINDS)
+def test_map_page_in_each_language_with_only_local_assets(client, kind, lang):
+    page = client.get(f"/map/{kind}?lang={lang}")
+    assert page.status_code == 200, page.text[:500]
+    assert _legend_label(kind, lang) in page.text
+    refs = _refs(page.text)
+    assert refs.urls, "the page loads Leaflet from somewhere"
+    external = [u for u in refs.urls if urlsplit(u).scheme or urlsplit(u).netloc]
+    assert external == []
+    assert "/assets/leaflet.js" in refs.urls and "/assets/leaflet.css" in refs.urls
+    assert "/assets/Leaflet.VectorGrid.bundled.js" in refs.urls
+    assert "/tiles/parcels/{z}/{x}/{y}.pbf" in page.text
+    assert "/api/map/parcels/find" in page.text
+
+
+def test_other_languages_do_not_leak_into_a_page(client):
+    ru = label("land_category", "agricultural", "ru")
+    en = label("land_category", "agricultural", "en")
+    page = client.get("/map/overview?lang=en").text
+    assert en in page and ru not in page
+
+
+def test_restrictions_map_shows_derived_water_zones(client):
+    page = client.get("/map/restrictions?lang=en").text
+    assert "Water protection zone" in page and "Coastal strip" in page
+
+
+def test_base_map_is_osm_by_default_and_can_be_switched_off(demo_gpkg, client):
+    assert "tile.openstreetmap.org" in client.get("/map/overview").text
+    assert "tile.openstreetmap.org" not in client.get("/map/overview?basemap=none").text
+    none = TestClient(create_app(Settings(workspace=str(demo_gpkg), base_map="none")))
+    assert "tile.openstreetmap.org" not in none.get("/map/zoning").text
+    assert none.get("/map/zoning?basemap=osm").status_code == 200
+    assert client.get("/map/overview?basemap=google").status_code == 422
+
+
+def test_unknown_map_is_not_found(client):
+    assert client.get("/map/cadastre").status_code in (404, 422)
+
+
+def test_popup_values_are_escaped(demo_copy):
+    workspace = open_workspace(demo_copy)
+    try:
+        parcels = workspace.read_layer("parcels", include_personal=False)
+        exposed = exposed_parcels(parcels, workspace.read_layer("hazard_zones"))
+        target = parcels[parcels["cadastral_no"] == exposed["cadastral_no"].iloc[0]].iloc[0]
+        workspace.update_parcel(int(target["fid"]), {"settlement": "<script>alert(1)</script>"},
+                                expected_version=int(target["row_version"]), user="test")
+    finally:
+        workspace.close()
+    client = TestClient(create_app(Settings(workspace=str(demo_copy))))
+    page = client.get("/map/hazards?lang=en").text
+    assert "<script>alert(1)" not in page
+    # The popup data is JSON in the page script; decoded, the value is escaped HTML text.
+    found = re.search(r'"settlement": ("[^"]*alert\(1\)[^"]*")', page)
+    assert found is not None
+    assert json.loads(found.group(1)) == html.escape("<script>alert(1)</script>")
+    clean = TestClient(create_app(Settings(workspace=str(demo_copy)))).get("/map/overview").text
+    # The hostile value is only in the popup data, never as a tag of its own.
+    assert _refs(page).scripts == _refs(clean).scripts
+
+
+def test_pages_never_carry_personal_data(demo_gpkg, client):
+    workspace = open_workspace(demo_gpkg)
+    try:
+        holders = workspace.read_layer("parcels", columns=["holder"])["holder"].dropna()
+    finally:
+        workspace.close()
+    sample = [str(h) for h in holders.head(50)]
+    assert sample
+    for kind in MAP_KINDS:
+        page = client.get(f"/map/{kind}?lang=ru").text
+        assert not [h for h in sample if h in page], kind
+        assert '"holder"' not in page
+
+
+def test_exposed_parcels_pairs_parcels_with_their_worst_hazard(demo_gpkg):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    crs = "EPSG:32642"
+    parcels = gpd.GeoDataFrame(
+        {"cadastral_no": ["a", "b", "c"], "settlement": ["S", None, "S"]},
+        geometry=[box(0, 0, 10, 10), box(20, 0, 30, 10), box(100, 100, 110, 110)], crs=crs)
+    hazards = gpd.GeoDataFrame(
+        {"hazard_type": ["flood", "mudflow"], "hazard_class": ["low", "high"]},
+        geometry=[box(5, 5, 25, 8), box(8, 0, 9, 1)], crs=crs)
+    exposed = exposed_parcels(parcels, hazards, lang="en").set_index("cadastral_no")
+    assert list(exposed.index) == ["a", "b"]
+    assert exposed.loc["a", "hazard_class"] == "high"
+    assert exposed.loc["b", "hazard_class"] == "low"
+    flood, mudflow = label("hazard_type", "flood", "en"), label("hazard_type", "mudflow", "en")
+    assert exposed.loc["a", "hazard_types"] == ", ".join(sorted([flood, mudflow]))
+    assert exposed.loc["b", "hazard_types"] == flood

@@ -1,0 +1,152 @@
+"""Parcel vector tiles and the map's parcel queries."""
+
+from __future__ import annotations
+
+import mapbox_vector_tile
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spatial.errors import InputError, NotFoundError
+from spatial.store import open_workspace
+from web.app import create_app
+from web.settings import Settings
+from web.tiles import EXTENT, TILE_COLUMNS, TMS, check_tile, parcel_tile
+
+
+@pytest.fixture(scope="module")
+def client(demo_gpkg):
+    return TestClient(create_app(Settings(workspace=str(demo_gpkg))),
+                      raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def centre(demo_gpkg):
+    """A WGS 84 point inside a demo parcel, and that parcel's cadastral number."""
+    workspace = open_workspace(demo_gpkg)
+    try:
+        parcel = workspace.read_layer("parcels", include_personal=False, limit=1)
+    finally:
+        workspace.close()
+    point = parcel.to_crs(4326).geometry.iloc[0].representative_point()
+    return point.x, point.y, str(parcel["cadastral_no"].iloc[0])
+
+
+def test_tile_over_isfana_has_parcels_without_personal_data(client, centre):
+    lon, lat, _ = centre
+    for z in (12, 15):
+        tile = TMS.tile(lon, lat, z)
+        response = client.get(f"/tiles/parcels/{z}/{tile.x}/{tile.y}.pbf")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+        decoded = mapbox_vector_tile.decode(response.content)
+        features = decoded["parcels"]["features"]
+        assert features
+        keys = set().union(*(f["properties"] for f in features))
+        assert "holder" not in keys
+        assert keys <= set(TILE_COLUMNS) and "cadastral_no" in keys
+        assert decoded["parcels"]["extent"] == EXTENT
+
+
+def test_parcel_under_the_point_is_in_its_tile(client, centre):
+    lon, lat, cadastral_no = centre
+    tile = TMS.tile(lon, lat, 16)
+    decoded = mapbox_vector_tile.decode(
+        client.get(f"/tiles/parcels/16/{tile.x}/{tile.y}.pbf").content)
+    numbers = {f["properties"]["cadastral_no"] for f in decoded["parcels"]["features"]}
+    assert cadastral_no in numbers
+
+
+def test_low_zoom_tiles_are_simplified(demo_gpkg, centre):
+    lon, lat, _ = centre
+    workspace = open_workspace(demo_gpkg)
+    try:
+        coarse = TMS.tile(lon, lat, 11)
+        fine = TMS.tile(lon, lat, 14)
+        coarse_bytes = parcel_tile(workspace, coarse.z, coarse.x, coarse.y)
+        fine_bytes = parcel_tile(workspace, fine.z, fine.x, fine.y)
+    finally:
+        workspace.close()
+    n_coarse = len(mapbox_vector_tile.decode(coarse_bytes)["parcels"]["features"])
+    n_fine = len(mapbox_vector_tile.decode(fine_bytes)["parcels"]["features"])
+    # The coarse tile covers 64 fine tiles' area: more parcels, but fewer bytes per parcel.
+    assert n_coarse >= n_fine
+    assert len(coarse_bytes) / n_coarse < len(fine_bytes) / n_fine
+
+
+def test_empty_tile_is_empty(client):
+    response = client.get("/tiles/parcels/10/0/0.pbf")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert mapbox_vector_tile.decode(response.content) == {}
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/tiles/parcels/23/0/0.pbf", 400),
+    ("/tiles/parcels/-1/0/0.pbf", 400),
+    ("/tiles/parcels/3/8/0.pbf", 404),
+    ("/tiles/parcels/3/0/-1.pbf", 404),
+    ("/tiles/parcels/a/0/0.pbf", 422),
+])
+def test_bad_tile_addresses(client, path, status):
+    assert client.get(path).status_code == status
+
+
+@settings(max_examples=50, deadline=None)
+@given(z=st.integers(0, 22), x=st.integers(-5, 2**22 + 5), y=st.integers(-5, 2**22 + 5))
+def test_check_tile_accepts_exactly_the_grid(z, x, y):
+    inside = 0 <= x < 2**z and 0 <= y < 2**z
+    if inside:
+        assert check_tile(z, x, y).z == z
+    else:
+        with pytest.raises(NotFoundError):
+            check_tile(z, x, y)
+
+
+def test_check_tile_rejects_zoom():
+    with pytest.raises(InputError, match="zoom 23"):
+        check_tile(23, 0, 0)
+
+
+def test_parcels_at_point(client, centre):
+    lon, lat, cadastral_no = centre
+    found = client.get(f"/api/map/parcels/at?lon={lon}&lat={lat}&lang=ru").json()
+    assert [p["cadastral_no"] for p in found] == [cadastral_no]
+    assert "holder" not in found[0]
+    assert found[0]["land_category_label"] != found[0]["land_category"]
+    assert client.get("/api/map/parcels/at?lon=0&lat=0").json() == []
+    assert client.get("/api/map/parcels/at?lon=200&lat=0").status_code == 422
+
+
+def test_find_parcel_by_cadastral_number(client, centre):
+    lon, lat, cadastral_no = centre
+    found = client.get(f"/api/map/parcels/find?cadastral_no={cadastral_no}&lang=en").json()
+    assert found["cadastral_no"] == cadastral_no and "holder" not in found
+    xmin, ymin, xmax, ymax = found["bounds"]
+    assert xmin <= lon <= xmax and ymin <= lat <= ymax
+    missing = client.get("/api/map/parcels/find?cadastral_no=0-00-00-0000-0000")
+    assert missing.status_code == 404
+
+
+def test_tile_geometry_sits_where_the_parcel_is(client, demo_gpkg, centre):
+    from shapely.geometry import shape
+
+    lon, lat, cadastral_no = centre
+    tile = TMS.tile(lon, lat, 17)
+    decoded = mapbox_vector_tile.decode(
+        client.get(f"/tiles/parcels/17/{tile.x}/{tile.y}.pbf").content)
+    (feature,) = [f for f in decoded["parcels"]["features"]
+                  if f["properties"]["cadastral_no"] == cadastral_no]
+    workspace = open_workspace(demo_gpkg)
+    try:
+        parcel = workspace.read_layer("parcels", where={"cadastral_no": cadastral_no},
+                                      include_personal=False)
+    finally:
+        workspace.close()
+    bounds = TMS.xy_bounds(tile)
+    unit = (bounds.right - bounds.left) / EXTENT
+    expected = parcel.to_crs(3857).geometry.iloc[0].centroid
+    got = shape(feature["geometry"]).centroid
+    assert got.x == pytest.approx((expected.x - bounds.left) / unit, abs=3)
+    assert got.y == pytest.approx((expected.y - bounds.bottom) / unit, abs=3)
