@@ -27,7 +27,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -86,6 +86,9 @@ class User:
     username: str | None
     role: str
     via: Literal["anonymous", "session", "bearer", "basic"] = "anonymous"
+    #: Fingerprint of the password hash, put in session cookies so that a password
+    #: change (or removing and re-adding the name) ends the sessions opened before.
+    stamp: str = field(default="", repr=False, compare=False)
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -121,6 +124,11 @@ def _check_username(username: str) -> str:
     return name
 
 
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise InputError("the password must have at least 8 characters")
+
+
 def _rows(workspace: Workspace, table: str, where: dict[str, object]) -> list[dict[str, Any]]:
     """Rows of an account table; none when the table was never created."""
     try:
@@ -133,8 +141,7 @@ def add_user(workspace: Workspace, username: str, *, role: str, password: str) -
     """Create an account; the password is stored only as an argon2 hash."""
     name = _check_username(username)
     _check_role(role)
-    if len(password) < 8:
-        raise InputError("the password must have at least 8 characters")
+    _check_password(password)
     with workspace.transaction():
         workspace.ensure_table(USERS_TABLE, USER_COLUMNS)
         if _rows(workspace, USERS_TABLE, {"username": name}):
@@ -164,6 +171,36 @@ def remove_user(workspace: Workspace, username: str) -> None:
             workspace.delete_rows(TOKENS_TABLE, where={"username": username})
 
 
+def update_user(workspace: Workspace, username: str, *, role: str | None = None,
+                active: bool | None = None, password: str | None = None) -> dict[str, Any]:
+    """Change an account's role, active flag or password.
+
+    Deactivating ends its sessions and tokens at once; a new password ends its sessions.
+    """
+    values: dict[str, object] = {}
+    if role is not None:
+        _check_role(role)
+        values["role"] = role
+    if active is not None:
+        values["active"] = bool(active)
+    if password is not None:
+        _check_password(password)
+        values["password_hash"] = _hasher.hash(password)
+    if not values:
+        raise InputError("nothing to change: give a role, the active flag or a password")
+    if not _rows(workspace, USERS_TABLE, {"username": username}):
+        raise NotFoundError(f"no user {username!r}")
+    workspace.update_rows(USERS_TABLE, values, where={"username": username})
+    return next(u for u in list_users(workspace) if u["username"] == username)
+
+
+def revoke_tokens(workspace: Workspace, username: str) -> int:
+    """Delete every API token of ``username``; returns how many there were."""
+    if not _table_exists(workspace, TOKENS_TABLE):
+        return 0
+    return workspace.delete_rows(TOKENS_TABLE, where={"username": username})
+
+
 def _table_exists(workspace: Workspace, table: str) -> bool:
     try:
         workspace.select_rows(table, limit=1)
@@ -191,11 +228,20 @@ def create_token(workspace: Workspace, username: str) -> str:
     return token
 
 
-def _active_user(workspace: Workspace, username: str, via: Any) -> User | None:
+def _stamp(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _active_user(workspace: Workspace, username: str, via: Any,
+                 stamp: str | None = None) -> User | None:
+    """The account if it exists, is active and (for sessions) ``stamp`` still matches."""
     rows = _rows(workspace, USERS_TABLE, {"username": username})
     if not rows or not rows[0]["active"]:
         return None
-    return User(username=username, role=str(rows[0]["role"]), via=via)
+    current = _stamp(str(rows[0]["password_hash"]))
+    if stamp is not None and not hmac.compare_digest(stamp, current):
+        return None
+    return User(username=username, role=str(rows[0]["role"]), via=via, stamp=current)
 
 
 def authenticate_password(workspace: Workspace, username: str, password: str,
@@ -209,7 +255,7 @@ def authenticate_password(workspace: Workspace, username: str, password: str,
         return None
     if not rows or not rows[0]["active"]:
         return None
-    return User(username=username, role=str(rows[0]["role"]), via=via)
+    return User(username=username, role=str(rows[0]["role"]), via=via, stamp=_stamp(stored))
 
 
 def authenticate_token(workspace: Workspace, token: str) -> User | None:
@@ -270,10 +316,13 @@ def read_session(cookie: str | None, key: bytes, *, now: float | None = None
     return payload
 
 
-def new_session(username: str, key: bytes) -> tuple[str, str]:
-    """A session cookie for ``username`` and its CSRF token."""
+def new_session(user: User, key: bytes) -> tuple[str, str]:
+    """A session cookie for a signed-in ``user`` and its CSRF token."""
+    if user.username is None:
+        raise ValueError("anonymous visitors have no session")
     csrf = secrets.token_urlsafe(32)
-    return sign_session({"u": username, "csrf": csrf, "iat": int(time.time())}, key), csrf
+    payload = {"u": user.username, "s": user.stamp, "csrf": csrf, "iat": int(time.time())}
+    return sign_session(payload, key), csrf
 
 
 # --------------------------------------------------------------------------- dependencies
@@ -353,7 +402,9 @@ async def current_user(request: Request, workspace: WorkspaceDep,
         sent = await _csrf_token_sent(request)
         if not sent or not hmac.compare_digest(sent, str(session.get("csrf", ""))):
             raise HTTPException(403, detail=f"missing or wrong CSRF token ({CSRF_HEADER})")
-    found = await run_in_threadpool(_active_user, workspace, session["u"], "session")
+    found = await run_in_threadpool(
+        _active_user, workspace, session["u"], "session", str(session.get("s", ""))
+    )
     return found or ANONYMOUS
 
 

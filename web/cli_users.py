@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .auth import ROLES, add_user, create_token, list_users, remove_user
+from .auth import (
+    ROLES,
+    add_user,
+    create_token,
+    list_users,
+    remove_user,
+    revoke_tokens,
+    update_user,
+)
 from .cli import FormatOpt, WorkspaceOpt, _errors, _fail, _open, _print_json, app, console
 
 user_app = typer.Typer(help="Accounts and roles of the web app.", no_args_is_help=True)
@@ -111,3 +119,57 @@ def token(
     else:
         console.print("Token (store it now; it cannot be shown again):", highlight=False)
         print(value)
+
+
+@user_app.command("set")
+def set_(
+    name: Annotated[str, typer.Argument(help="User name")],
+    workspace: WorkspaceOpt,
+    role: Annotated[str | None, typer.Option(help=f"One of: {', '.join(ROLES)}")] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--inactive", help="Allow or block signing in")
+    ] = None,
+    password: Annotated[
+        bool, typer.Option("--password", help="Set a new password (prompted without echo)")
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from stdin")
+    ] = False,
+    format: FormatOpt = "table",
+) -> None:
+    """Change an account's role, block or unblock it, or set a new password.
+
+    Blocking ends its sessions and tokens at once; a new password ends its sessions.
+    """
+    as_json = format == "json"
+    new_password = _read_password(password_stdin) if (password or password_stdin) else None
+    with _errors(as_json):
+        ws = _open(workspace)
+        try:
+            changed = update_user(ws, name, role=role, active=active, password=new_password)
+        finally:
+            ws.close()
+    if as_json:
+        _print_json(changed)
+    else:
+        state = "active" if changed["active"] else "blocked"
+        console.print(f"{name}: {changed['role']}, {state}", highlight=False)
+
+
+@user_app.command("revoke-tokens")
+def revoke(
+    name: Annotated[str, typer.Argument(help="User name")],
+    workspace: WorkspaceOpt,
+    format: FormatOpt = "table",
+) -> None:
+    """Delete every API token of an account (scripts using them get 401)."""
+    with _errors(format == "json"):
+        ws = _open(workspace)
+        try:
+            count = revoke_tokens(ws, name)
+        finally:
+            ws.close()
+    if format == "json":
+        _print_json({"username": name, "revoked": count})
+    else:
+        console.print(f"Revoked {count} token(s) of {name}", highlight=False)

@@ -26,7 +26,9 @@ from web.auth import (
     read_session,
     remove_user,
     require,
+    revoke_tokens,
     sign_session,
+    update_user,
 )
 from web.settings import Settings
 
@@ -114,7 +116,7 @@ def test_csrf_token_also_accepted_as_form_field(site):
 
 
 def test_forged_or_expired_session_cookie_is_anonymous(site):
-    client, _ = site
+    client, path = site
     forged = sign_session({"u": "aigul", "csrf": "x", "iat": int(time.time())}, b"other key")
     client.cookies.set(SESSION_COOKIE, forged)
     assert client.get("/api/me").json()["username"] is None
@@ -125,6 +127,14 @@ def test_forged_or_expired_session_cookie_is_anonymous(site):
     assert payload is not None and payload["u"] == "aigul"
     assert read_session(fresh, b"test-key", now=time.time() + SESSION_MAX_AGE + 1) is None
     client.cookies.set(SESSION_COOKIE, fresh)
+    assert client.get("/api/me").json()["username"] is None  # no password stamp
+    ws = open_workspace(path)
+    user = authenticate_password(ws, "aigul", PASSWORD)
+    ws.close()
+    assert user is not None
+    stamped = sign_session({"u": "aigul", "s": user.stamp, "csrf": "x",
+                            "iat": int(time.time())}, b"test-key")
+    client.cookies.set(SESSION_COOKIE, stamped)
     assert client.get("/api/me").json()["username"] == "aigul"
 
 
@@ -243,3 +253,68 @@ def test_cli_user_add_list_token_remove(demo_copy):
     workspace = open_workspace(demo_copy)
     assert [u["username"] for u in list_users(workspace)] == ["farida"]
     workspace.close()
+
+
+def test_new_password_ends_sessions_and_blocking_ends_everything(site):
+    client, path = site
+    login(client)
+    ws = open_workspace(path)
+    token = create_token(ws, "aigul")
+    update_user(ws, "aigul", password="another good password")
+    ws.close()
+    assert client.get("/api/me").json()["username"] is None  # old session ended
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.post("/login", data={"username": "aigul",
+                                       "password": PASSWORD}).status_code == 401
+    login(client, password="another good password")
+    ws = open_workspace(path)
+    changed = update_user(ws, "aigul", active=False, role="planner")
+    ws.close()
+    assert changed["active"] is False and changed["role"] == "planner"
+    assert client.get("/api/me").json()["username"] is None
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.post("/login", data={"username": "aigul",
+                                       "password": "another good password"}).status_code == 401
+    ws = open_workspace(path)
+    try:
+        update_user(ws, "aigul", active=True)
+        assert revoke_tokens(ws, "aigul") == 1
+        with pytest.raises(NotFoundError):
+            update_user(ws, "nobody", active=True)
+        with pytest.raises(InputError, match="nothing to change"):
+            update_user(ws, "aigul")
+    finally:
+        ws.close()
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    me = TestClient(client.app).get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
+
+
+def test_cli_user_set_and_revoke_tokens(demo_copy):
+    import web.cli_users  # noqa: F401 - registers ``jer user``
+    from web.cli import app
+
+    runner = CliRunner()
+    ws = str(demo_copy)
+    runner.invoke(app, ["user", "add", "gulnara", "--role", "planner", "--password-stdin",
+                        "-w", ws], input=f"{PASSWORD}\n")
+    runner.invoke(app, ["user", "token", "gulnara", "-w", ws])
+    changed = runner.invoke(app, ["user", "set", "gulnara", "--role", "working_group",
+                                  "--inactive", "-w", ws, "--format", "json"])
+    assert changed.exit_code == 0, changed.output
+    assert '"working_group"' in changed.output and '"active": false' in changed.output
+    renewed = runner.invoke(app, ["user", "set", "gulnara", "--password-stdin", "-w", ws],
+                            input="a brand new password\n")
+    assert renewed.exit_code == 0, renewed.output
+    revoked = runner.invoke(app, ["user", "revoke-tokens", "gulnara", "-w", ws,
+                                  "--format", "json"])
+    assert '"revoked": 1' in revoked.output
+    nothing = runner.invoke(app, ["user", "set", "gulnara", "-w", ws])
+    assert nothing.exit_code == 1
+    workspace = open_workspace(demo_copy)
+    try:
+        assert authenticate_password(workspace, "gulnara", "a brand new password") is None
+        update_user(workspace, "gulnara", active=True)
+        assert authenticate_password(workspace, "gulnara", "a brand new password") is not None
+    finally:
+        workspace.close()

@@ -58,7 +58,7 @@ async def login(
     )
     if user is None or user.username is None:
         raise HTTPException(401, detail="wrong user name or password")
-    cookie, csrf = new_session(user.username, signing_key(settings))
+    cookie, csrf = new_session(user, signing_key(settings))
     target = _safe_next(next)
     response: Response
     if target is not None:
