@@ -477,6 +477,7 @@ def plan_land(
     rulebook: Any,
     population: pd.DataFrame | None,
     settlements: gpd.GeoDataFrame | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
     hazard_zones: gpd.GeoDataFrame | None = None,
     horizon: int = 5,
     scenario: str = "medium",
@@ -486,7 +487,10 @@ def plan_land(
 ) -> LandPlan:
     """Project population, forecast demand, measure capacity and allocate, in one chain.
 
-    ``layers`` is the workspace's :class:`~spatial.zoning.ConstraintLayers`. The
+    ``layers`` is the workspace's :class:`~spatial.zoning.ConstraintLayers`.
+    ``settlements`` give household sizes and ``facilities`` the existing school,
+    kindergarten and clinic places: without them every place would count as lacking
+    and the social land demand would be overstated several times. The
     capacity and allocation steps run when their modules are installed and they are in
     ``steps``; otherwise they are listed in :attr:`LandPlan.not_computed`.
     """
@@ -500,7 +504,8 @@ def plan_land(
     parcels = public_frame(parcels)
     projection = project_population(population, method=method, horizon=horizon)
     table = land_demand(projection, norms=DemandNorms.from_mapping(rulebook.norms),
-                        uses=tuple(rulebook.uses))
+                        uses=tuple(rulebook.uses), settlements=settlements,
+                        facilities=facilities)
     frame = table.frame[table.frame["scenario"] == scenario]
     demand = (frame.groupby(["settlement", "use", "year"], sort=True)["hectares"].sum()
               .reset_index())
@@ -644,7 +649,8 @@ def space_section(
         not_computed["exposure"] = "no hazard_zones layer"
 
     plan = plan_land(parcels, lay, rulebook=rulebook, population=population,
-                     settlements=settlements, hazard_zones=hazard_zones, horizon=horizon,
+                     settlements=settlements, facilities=facilities,
+                     hazard_zones=hazard_zones, horizon=horizon,
                      scenario=scenario, method=method, n_jobs=n_jobs)
     not_computed.update(plan.not_computed)
     chosen = plan.chosen

@@ -259,3 +259,21 @@ def test_restriction_totals_are_unions(rulebook: Rulebook, boxes: list[tuple]) -
     for group, sub in items.groupby("group"):
         assert sub["area_ha"].sum() >= float(groups[r.loc[groups.index, "group"] == group]
                                              .iloc[0]) - 1e-6
+
+
+def test_existing_facilities_reduce_the_social_demand(rulebook: Rulebook) -> None:
+    """Places that exist are not demanded again (facilities reach the demand step)."""
+    layers = world()
+    bare = space_section(layers, rulebook=rulebook, population=_population(), horizon=2)
+    layers["facilities"] = gdf([
+        {"facility_id": "S1", "kind": "school", "name": "School 1", "capacity": 5000,
+         "settlement": "A", "geometry": shapely.Point(X0 + 250, Y0 + 500)},
+    ])
+    served = space_section(layers, rulebook=rulebook, population=_population(), horizon=2)
+    assert bare.demand is not None and served.demand is not None
+
+    def school(frame: pd.DataFrame) -> float:
+        return float(frame.loc[frame["use"] == "school", "hectares"].sum())
+
+    assert school(bare.demand) > 0
+    assert school(served.demand) == pytest.approx(0)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from spatial.errors import InputError
 from spatial.schema import Lang, label
 from spatial.space import (
     RESTRICTION_CODELISTS,
@@ -636,6 +637,8 @@ def compute_land_plan(
 
     rulebook = rulebook if rulebook is not None else load_rulebook()
     layers = read_report_layers(workspace)
+    if "parcels" not in layers:
+        raise InputError("the workspace has no parcels layer; import parcels first")
     constraint = ConstraintLayers.from_frames(
         rulebook=rulebook, crs=layers["parcels"].crs,
         **{name: layers[name] for name in ("zones", "protected_areas", "water_bodies",
@@ -644,6 +647,7 @@ def compute_land_plan(
     )
     return plan_land(
         layers["parcels"], constraint, rulebook=rulebook, population=population,
-        settlements=layers.get("settlements"), hazard_zones=layers.get("hazard_zones"),
+        settlements=layers.get("settlements"), facilities=layers.get("facilities"),
+        hazard_zones=layers.get("hazard_zones"),
         horizon=horizon, scenario=scenario, method=method, n_jobs=n_jobs, steps=steps,
     )
