@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from spatial.errors import ConflictError, InputError, NotFoundError
 from spatial.store import open_workspace
+from tests.spatial.conftest import municipality, store_url  # noqa: F401 - fixture
 from tests.web.test_parcels_api import first_parcel
 from web.app import create_app
 from web.auth import (
@@ -21,6 +22,7 @@ from web.auth import (
     SESSION_MAX_AGE,
     add_user,
     authenticate_password,
+    authenticate_token,
     create_token,
     list_users,
     read_session,
@@ -318,3 +320,28 @@ def test_cli_user_set_and_revoke_tokens(demo_copy):
         assert authenticate_password(workspace, "gulnara", "a brand new password") is not None
     finally:
         workspace.close()
+
+
+def test_accounts_on_each_backend(store_url):  # noqa: F811 - the imported fixture
+    from spatial.store import create_workspace
+
+    workspace = create_workspace(store_url, municipality(), user="creator")
+    try:
+        add_user(workspace, "nurlan", role="working_group", password=PASSWORD)
+        user = authenticate_password(workspace, "nurlan", PASSWORD)
+        assert user is not None and user.role == "working_group"
+        assert authenticate_password(workspace, "nurlan", "wrong password") is None
+        token = create_token(workspace, "nurlan")
+        found = authenticate_token(workspace, token)
+        assert found is not None and found.username == "nurlan" and found.via == "bearer"
+        update_user(workspace, "nurlan", role="planner")
+        assert [(u["username"], u["role"], u["active"]) for u in list_users(workspace)] == [
+            ("nurlan", "planner", True)]
+        remove_user(workspace, "nurlan")
+        assert authenticate_token(workspace, token) is None
+        assert list_users(workspace) == []
+    finally:
+        workspace.close()
+    client = TestClient(create_app(Settings(workspace=store_url)),
+                        raise_server_exceptions=False)
+    assert client.get("/api/me").json()["role"] == "public"
