@@ -245,6 +245,8 @@ def test_script_in_attributes_is_data_in_json_and_escaped_in_pages(editor):
         square, designated_use=XSS, settlement=XSS, holder=XSS))
     assert created.status_code == 201, created.text
     assert created.headers["content-type"] == "application/geo+json"
+    assert created.headers["x-content-type-options"] == "nosniff"
+    assert "Authorization" in created.headers["vary"]
     got = client.get(created.headers["location"]).json()["properties"]
     assert got["designated_use"] == XSS and got["settlement"] == XSS
     page = client.get("/?lang=en")

@@ -43,9 +43,19 @@ EditorDep = Annotated[User, Depends(require("edit_inventory"))]
 
 
 class GeoJSONResponse(JSONResponse):
-    """JSON with the GeoJSON media type (RFC 7946), also announced in the OpenAPI document."""
+    """JSON with the GeoJSON media type (RFC 7946), also announced in the OpenAPI document.
+
+    The same URL answers with or without holders depending on the caller, so caches
+    must key on the credentials, and browsers must never sniff the body as HTML.
+    """
 
     media_type = GEOJSON
+
+    def __init__(self, content: Any, status_code: int = 200,
+                 headers: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        merged = {"X-Content-Type-Options": "nosniff", "Vary": "Authorization, Cookie",
+                  **(headers or {})}
+        super().__init__(content, status_code=status_code, headers=merged, **kwargs)
 
 
 # --------------------------------------------------------------------------- models
