@@ -34,8 +34,9 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyCookie, HTTPBasic, HTTPBearer
 
 from spatial.errors import ConflictError, InputError, NotFoundError
 from spatial.store import Workspace
@@ -367,8 +368,33 @@ async def _csrf_token_sent(request: Request) -> str | None:
     return None
 
 
-async def current_user(request: Request, workspace: WorkspaceDep,
-                       settings: SettingsDep) -> User:
+class _DocumentedBasic(HTTPBasic):
+    """Announces HTTP Basic in the OpenAPI document; :func:`current_user` parses it.
+
+    FastAPI's own parser decodes credentials as ASCII, which would refuse Kyrgyz and
+    Russian passwords, and answers bad ones with a Basic challenge browsers act on.
+    """
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+#: Security schemes, listed so the OpenAPI document (and its "Authorize" form) shows them.
+_BEARER_DOC = HTTPBearer(auto_error=False, scheme_name="bearer",
+                         description="API token from `jer user token`")
+_BASIC_DOC = _DocumentedBasic(auto_error=False, scheme_name="basic",
+                              description="User name and password (QGIS)")
+_COOKIE_DOC = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session",
+                           description="Browser session from POST /login; writes need "
+                                       f"the {CSRF_HEADER} header")
+
+
+async def current_user(
+    request: Request, workspace: WorkspaceDep, settings: SettingsDep,
+    _bearer: Annotated[Any, Security(_BEARER_DOC)] = None,
+    _basic: Annotated[Any, Security(_BASIC_DOC)] = None,
+    _cookie: Annotated[Any, Security(_COOKIE_DOC)] = None,
+) -> User:
     """The acting account: from the Authorization header, else the session cookie.
 
     Wrong credentials in a header are refused (401) rather than treated as anonymous,

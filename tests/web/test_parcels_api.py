@@ -267,3 +267,4 @@ def test_openapi_documents_parcels_with_models_and_concurrency_codes(demo_gpkg):
     assert {"bbox", "bbox-crs", "category", "settlement", "limit", "offset"} <= {
         p["name"] for p in paths["/api/parcels"]["get"]["parameters"]}
     assert "holder" in spec["components"]["schemas"]["ParcelProperties"]["properties"]
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "basic", "session"}
