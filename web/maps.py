@@ -38,6 +38,9 @@ MapKind = Literal["overview", "zoning", "restrictions", "hazards"]
 MAP_KINDS: tuple[MapKind, ...] = ("overview", "zoning", "restrictions", "hazards")
 BaseMap = Literal["osm", "none"]
 
+#: Folium map assets the pages need (Leaflet itself); see ``_base_page``.
+MAP_ASSETS = frozenset({"leaflet", "leaflet_css"})
+
 TILE_URL = "/tiles/parcels/{z}/{x}/{y}.pbf"
 PARCEL_AT_URL = "/api/map/parcels/at"
 PARCEL_FIND_URL = "/api/map/parcels/find"
@@ -260,6 +263,10 @@ def _base_page(workspace: Workspace, *, title: str, lang: str, base_map: BaseMap
     """A map fitted to the municipality, with its boundary, a scale bar and the base map."""
     fmap = localise(folium.Map(tiles=None, control_scale=True, zoom_start=11,
                                location=(0.0, 0.0)))
+    # Folium's map also loads jQuery, Bootstrap and marker icon fonts for markers these
+    # maps do not use; leaving them out spares four scripts and styles per page.
+    fmap.default_js = [(k, u) for k, u in fmap.default_js if k in MAP_ASSETS]
+    fmap.default_css = [(k, u) for k, u in fmap.default_css if k in MAP_ASSETS]
     if base_map == "osm":
         folium.TileLayer("OpenStreetMap", name=t("base_map_osm", lang)).add_to(fmap)
     municipality = read_layers(workspace, ["municipality"]).get("municipality")
@@ -394,6 +401,9 @@ class ParcelTools(MacroElement):  # type: ignore[misc]
         """
 {% macro script(this, kwargs) %}
 (function() {
+  // Leaflet.VectorGrid calls L.DomEvent.fakeStop, which Leaflet 1.8 removed; without it
+  // every click on a tile feature throws (Leaflet.VectorGrid issue 274).
+  if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function() { return true; }; }
   var map = {{ this._parent.get_name() }};
   var grid = {{ this.grid.get_name() }};
   var text = {{ this.text|tojson }};

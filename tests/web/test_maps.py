@@ -158,3 +158,92 @@ def test_exposed_parcels_pairs_parcels_with_their_worst_hazard(demo_gpkg):
     flood, mudflow = label("hazard_type", "flood", "en"), label("hazard_type", "mudflow", "en")
     assert exposed.loc["a", "hazard_types"] == ", ".join(sorted([flood, mudflow]))
     assert exposed.loc["b", "hazard_types"] == flood
+
+
+# --- headless Chromium ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_url(demo_gpkg):
+    """The app served by uvicorn on a free loopback port, with no base map (no internet)."""
+    import os
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    if not os.environ.get("JER_TEST_CHROMIUM"):
+        if os.environ.get("JER_REQUIRE_SERVICES") == "1":
+            pytest.fail("JER_REQUIRE_SERVICES=1 but JER_TEST_CHROMIUM is not set")
+        pytest.skip("JER_TEST_CHROMIUM is not set")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(Settings(workspace=str(demo_gpkg), base_map="none"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.browser
+def test_map_pages_run_offline_in_chromium(live_url):
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=os.environ["JER_TEST_CHROMIUM"],
+                                    args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            outside: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith(live_url) and not r.url.startswith("data:")
+                    else None)
+            for kind in MAP_KINDS:
+                page.goto(f"{live_url}/map/{kind}?lang=ru")
+                page.wait_for_function("typeof L !== 'undefined' && L.vectorGrid !== undefined")
+                assert page.locator(".leaflet-control-layers").count() == 1
+                assert page.locator(".leaflet-control-scale").count() == 1
+                assert page.locator(".leaflet-control-measure").count() == 1
+                assert page.locator(".jer-search input").count() == 1
+            page.goto(f"{live_url}/map/overview?lang=en")
+            page.wait_for_selector(".leaflet-tile-container canvas")
+            page.fill(".jer-search input", "4-08-01-0089-0001")
+            page.press(".jer-search input", "Enter")
+            popup = page.wait_for_selector(".leaflet-popup-content")
+            assert "4-08-01-0089-0001" in popup.inner_text()
+            page.fill(".jer-search input", "0-00-00-0000-0000")
+            page.press(".jer-search input", "Enter")
+            page.wait_for_function(
+                "document.querySelector('.jer-search-status').textContent.length > 0")
+            assert page.locator(".jer-search-status").inner_text() == "Not found"
+            # A click on a parcel in the tiles asks the parcel API and opens its details.
+            page.goto(f"{live_url}/map/overview?lang=en")
+            page.wait_for_selector(".leaflet-tile-container canvas")
+            page.evaluate("""() => {
+                const map = Object.values(window).find(v => v instanceof L.Map);
+                map.setView([39.84915, 69.51835], 18);
+            }""")
+            page.wait_for_timeout(500)
+            box = page.locator(".folium-map").bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            details = page.wait_for_selector(".leaflet-popup-content table")
+            assert "4-08-01-0089-0001" in details.inner_text()
+            assert errors == []
+            assert outside == []
+        finally:
+            browser.close()

@@ -150,3 +150,55 @@ def test_tile_geometry_sits_where_the_parcel_is(client, demo_gpkg, centre):
     got = shape(feature["geometry"]).centroid
     assert got.x == pytest.approx((expected.x - bounds.left) / unit, abs=3)
     assert got.y == pytest.approx((expected.y - bounds.bottom) / unit, abs=3)
+
+
+@pytest.mark.postgis
+def test_postgis_workspace_serves_the_same_tiles(demo_gpkg, centre):
+    """One Python path serves both backends: same parcels in the same tile."""
+    import os
+    import uuid
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    import psycopg
+
+    from spatial.store import create_workspace
+
+    url = os.environ.get("JER_TEST_POSTGIS_URL")
+    if not url:
+        if os.environ.get("JER_REQUIRE_SERVICES") == "1":
+            pytest.fail("JER_REQUIRE_SERVICES=1 but JER_TEST_POSTGIS_URL is not set")
+        pytest.skip("JER_TEST_POSTGIS_URL is not set")
+    lon, lat, _ = centre
+    tile = TMS.tile(lon, lat, 15)
+    gpkg = open_workspace(demo_gpkg)
+    try:
+        municipality = gpkg.read_layer("municipality")
+        b = TMS.xy_bounds(tile)
+        pad = (b.right - b.left) / 4  # more than the tile buffer
+        parcels = gpkg.read_layer("parcels", bbox=(b.left - pad, b.bottom - pad,
+                                                   b.right + pad, b.top + pad), bbox_crs=3857)
+        expected = mapbox_vector_tile.decode(parcel_tile(gpkg, tile.z, tile.x, tile.y))
+    finally:
+        gpkg.close()
+    schema = f"test_tiles_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(url)
+    schema_url = urlunsplit(parts._replace(query=urlencode({"schema": schema})))
+    try:
+        workspace = create_workspace(schema_url, municipality.drop(columns=["fid"]),
+                                     crs=gpkg.crs, user="test")
+        try:
+            workspace.import_layer(
+                "parcels", parcels.drop(columns=["fid", "area_ha", "row_version",
+                                                 "updated_at", "updated_by"]),
+                user="test",
+            )
+            got = mapbox_vector_tile.decode(parcel_tile(workspace, tile.z, tile.x, tile.y))
+        finally:
+            workspace.close()
+    finally:
+        with psycopg.connect(urlunsplit(parts._replace(query="")), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    numbers = {f["properties"]["cadastral_no"] for f in expected["parcels"]["features"]}
+    assert numbers
+    assert {f["properties"]["cadastral_no"] for f in got["parcels"]["features"]} == numbers
+    assert all("holder" not in f["properties"] for f in got["parcels"]["features"])
