@@ -81,10 +81,11 @@ def _population(path: Path | None, workspace: Any | None) -> pd.DataFrame | None
     return None
 
 
-def _rulebook(path: Path | None) -> Any:
-    from spatial.zoning import load_rulebook
+def _rulebook(path: Path | None, workspace: Any = None) -> Any:
+    """The rulebook given, else the workspace's (``jer rulebook set``), else the default."""
+    from .services import resolve_rulebook
 
-    return load_rulebook(path)
+    return resolve_rulebook(path, workspace)
 
 
 def _print_frame(frame: pd.DataFrame, title: str) -> None:
@@ -164,7 +165,7 @@ def demand_balance_cmd(
             history = _population(population, ws)
             if history is None:
                 _fail("no population series: pass --population CSV", as_json=as_json)
-            plan = compute_land_plan(ws, population=history, rulebook=_rulebook(rulebook),
+            plan = compute_land_plan(ws, population=history, rulebook=_rulebook(rulebook, ws),
                                      horizon=horizon, scenario=scenario, method=method,
                                      steps=("capacity",), n_jobs=jobs)
         finally:
@@ -211,7 +212,7 @@ def allocate_cmd(
             history = _population(population, ws)
             if history is None:
                 _fail("no population series: pass --population CSV", as_json=as_json)
-            plan = compute_land_plan(ws, population=history, rulebook=_rulebook(rulebook),
+            plan = compute_land_plan(ws, population=history, rulebook=_rulebook(rulebook, ws),
                                      horizon=horizon, scenario=scenario, method=method,
                                      n_jobs=jobs)
         finally:
@@ -245,7 +246,10 @@ def allocate_cmd(
 @report_app.command("space")
 def report_space(
     workspace: WorkspaceOpt,
-    lang: LangOpt = "ky",
+    lang: Annotated[
+        Literal["ky", "ru", "en", "all"],
+        typer.Option("--lang", help="Language of the report; 'all' writes all three"),
+    ] = "ky",
     out: Annotated[Path, typer.Option("--out", help="Directory for the HTML and XLSX")] = Path(
         "."),
     population: PopulationOpt = None,
@@ -256,27 +260,35 @@ def report_space(
     jobs: JobsOpt = 1,
     format: FormatOpt = "table",
 ) -> None:
-    """Write the SEDP Space section (Мейкиндик) as space-<lang>.html and space-<lang>.xlsx."""
+    """Write the SEDP Space section (Мейкиндик) as space-<lang>.html and space-<lang>.xlsx.
+
+    The section is computed once; ``--lang all`` renders the same numbers in Kyrgyz,
+    Russian and English.
+    """
     from web.reports.space import compute_space_section, write_space_report
 
     as_json = format == "json"
+    langs: tuple[Any, ...] = ("ky", "ru", "en") if lang == "all" else (lang,)
     started = time.perf_counter()
     with _errors(as_json):
         ws = _open(workspace)
         try:
             history = _population(population, ws)
             section = compute_space_section(
-                ws, rulebook=_rulebook(rulebook), population=history, horizon=horizon,
-                scenario=scenario, method=method, lang=lang, n_jobs=jobs,
+                ws, rulebook=_rulebook(rulebook, ws), population=history, horizon=horizon,
+                scenario=scenario, method=method, lang=langs[0], n_jobs=jobs,
             )
         finally:
             ws.close()
-        html_path, xlsx_path = write_space_report(section, out, lang)
+        written = [write_space_report(section, out, one) for one in langs]
     seconds = time.perf_counter() - started
     if as_json:
-        _print_json({"html": str(html_path), "xlsx": str(xlsx_path),
+        files = [str(path) for pair in written for path in pair]
+        _print_json({"html": str(written[0][0]), "xlsx": str(written[0][1]), "files": files,
                      "seconds": round(seconds, 2), "not_computed": dict(section.not_computed)})
         return
-    console.print(f"Wrote {html_path} and {xlsx_path} in {seconds:.1f} s", highlight=False)
+    for html_path, xlsx_path in written:
+        console.print(f"Wrote {html_path} and {xlsx_path}", highlight=False)
+    console.print(f"in {seconds:.1f} s", highlight=False)
     for key, reason in section.not_computed.items():
         console.print(f"not computed: {key}: {reason}", highlight=False)

@@ -261,3 +261,19 @@ def test_demand_project_without_population_fails_clearly() -> None:
     code, out, _ = jer("demand", "project", "--format", "json")
     assert code == 1
     assert "--population" in json.loads(out)["error"]
+
+
+def test_one_command_writes_the_space_section_in_all_three_languages(demo_gpkg, tmp_path):
+    from typer.testing import CliRunner
+
+    from web.cli import app
+
+    result = CliRunner().invoke(
+        app, ["report", "space", "--workspace", str(demo_gpkg), "--lang", "all",
+              "--out", str(tmp_path), "--format", "json"], catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["space-en.html", "space-en.xlsx", "space-ky.html", "space-ky.xlsx",
+                     "space-ru.html", "space-ru.xlsx"]
+    assert "Мейкиндик" in (tmp_path / "space-ky.html").read_text(encoding="utf-8")
