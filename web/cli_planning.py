@@ -23,7 +23,6 @@ from rich.table import Table
 
 from web.cli import (
     FormatOpt,
-    LangOpt,
     WorkspaceOpt,
     _errors,
     _fail,
