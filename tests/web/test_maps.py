@@ -163,10 +163,17 @@ def test_exposed_parcels_pairs_parcels_with_their_worst_hazard(demo_gpkg):
 # --- headless Chromium ------------------------------------------------------------------
 
 
+HOSTILE = '<img src="x" onerror="document.title=1">'
+
+
 @pytest.fixture(scope="module")
-def live_url(demo_gpkg):
-    """The app served by uvicorn on a free loopback port, with no base map (no internet)."""
+def live_url(demo_gpkg, tmp_path_factory):
+    """The app served by uvicorn on a free loopback port, with no base map (no internet).
+
+    It serves a copy of the demo where one parcel's settlement is hostile markup.
+    """
     import os
+    import shutil
     import socket
     import threading
     import time
@@ -180,7 +187,16 @@ def live_url(demo_gpkg):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(Settings(workspace=str(demo_gpkg), base_map="none"))
+    copy = tmp_path_factory.mktemp("live") / "isfana.gpkg"
+    shutil.copyfile(demo_gpkg, copy)
+    workspace = open_workspace(copy)
+    try:
+        parcel = workspace.find_parcel("4-08-01-0089-0001", include_personal=False)
+        workspace.update_parcel(int(parcel["fid"]), {"settlement": HOSTILE},
+                                expected_version=int(parcel["row_version"]), user="test")
+    finally:
+        workspace.close()
+    app = create_app(Settings(workspace=str(copy), base_map="none"))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -225,6 +241,10 @@ def test_map_pages_run_offline_in_chromium(live_url):
             page.press(".jer-search input", "Enter")
             popup = page.wait_for_selector(".leaflet-popup-content")
             assert "4-08-01-0089-0001" in popup.inner_text()
+            # Attribute values are text in the popup, never markup.
+            assert HOSTILE in popup.inner_text()
+            assert page.locator(".leaflet-popup-content img").count() == 0
+            assert page.title() != "1"
             page.fill(".jer-search input", "0-00-00-0000-0000")
             page.press(".jer-search input", "Enter")
             page.wait_for_function(
