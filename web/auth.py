@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -326,6 +327,77 @@ def new_session(user: User, key: bytes) -> tuple[str, str]:
     return sign_session(payload, key), csrf
 
 
+# --------------------------------------------------------------------------- guessing
+
+
+class LoginThrottle:
+    """Slows password guessing: after ``limit`` failures of one address on one account
+    within ``window`` seconds, further attempts are refused (429) until the window passes.
+
+    Keyed on address *and* account so that nobody can lock a colleague out from
+    elsewhere. Kept in memory: one process serves one municipality.
+    """
+
+    def __init__(self, *, limit: int = 10, window: float = 900.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
+        kept = [t for t in self._failures.get(key, []) if now - t < self.window]
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
+        return kept
+
+    def retry_after(self, address: str, username: str, *, now: float | None = None) -> int:
+        """Seconds until ``address`` may try ``username`` again; 0 when it may now."""
+        moment = time.time() if now is None else now
+        with self._lock:
+            recent = self._recent((address, username.lower()), moment)
+            if len(recent) < self.limit:
+                return 0
+            return max(1, int(recent[0] + self.window - moment) + 1)
+
+    def failed(self, address: str, username: str, *, now: float | None = None) -> None:
+        moment = time.time() if now is None else now
+        with self._lock:
+            key = (address, username.lower())
+            self._failures[key] = [*self._recent(key, moment), moment]
+
+    def succeeded(self, address: str, username: str) -> None:
+        with self._lock:
+            self._failures.pop((address, username.lower()), None)
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    state = request.app.state
+    if not hasattr(state, "login_throttle"):
+        state.login_throttle = LoginThrottle()
+    throttle: LoginThrottle = state.login_throttle
+    return throttle
+
+
+async def check_password(request: Request, workspace: Workspace, username: str, password: str,
+                         *, via: Literal["session", "basic"]) -> User | None:
+    """:func:`authenticate_password` behind the per-address guessing limit (429 when hit)."""
+    throttle = _throttle(request)
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(address, username)
+    if wait:
+        raise HTTPException(429, detail="too many failed sign-ins; try again later",
+                            headers={"Retry-After": str(wait)})
+    user = await run_in_threadpool(authenticate_password, workspace, username, password,
+                                   via=via)
+    if user is None:
+        throttle.failed(address, username)
+    else:
+        throttle.succeeded(address, username)
+    return user
+
+
 # --------------------------------------------------------------------------- dependencies
 
 
@@ -413,9 +485,7 @@ async def current_user(
                 # Browsers may attach remembered Basic credentials to another site's form.
                 raise HTTPException(403, detail="cross-site write with Basic credentials")
             username, password = _basic_credentials(credentials)
-            user = await run_in_threadpool(
-                authenticate_password, workspace, username, password
-            )
+            user = await check_password(request, workspace, username, password, via="basic")
         else:
             raise _unauthorized(f"unsupported authorization scheme {scheme!r}")
         if user is None:

@@ -20,6 +20,7 @@ from web.auth import (
     ROLES,
     SESSION_COOKIE,
     SESSION_MAX_AGE,
+    LoginThrottle,
     add_user,
     authenticate_password,
     authenticate_token,
@@ -345,3 +346,30 @@ def test_accounts_on_each_backend(store_url):  # noqa: F811 - the imported fixtu
     client = TestClient(create_app(Settings(workspace=store_url)),
                         raise_server_exceptions=False)
     assert client.get("/api/me").json()["role"] == "public"
+
+
+def test_password_guessing_is_throttled_per_address_and_account(site):
+    client, _ = site
+    client.app.state.login_throttle = LoginThrottle(limit=3, window=600)
+    for _ in range(3):
+        assert client.post("/login", data={"username": "aigul",
+                                           "password": "guess"}).status_code == 401
+    blocked = client.post("/login", data={"username": "aigul", "password": PASSWORD})
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    raw = base64.b64encode(f"aigul:{PASSWORD}".encode()).decode()
+    assert client.get("/api/me", headers={"Authorization": f"Basic {raw}"}).status_code == 429
+    assert client.post("/login", data={"username": "bakyt",
+                                       "password": PASSWORD}).status_code == 200
+
+
+def test_throttle_forgets_after_the_window_and_on_success():
+    throttle = LoginThrottle(limit=2, window=60)
+    throttle.failed("10.0.0.1", "Aigul", now=0)
+    throttle.failed("10.0.0.1", "aigul", now=10)
+    assert throttle.retry_after("10.0.0.1", "aigul", now=20) == 41
+    assert throttle.retry_after("10.0.0.2", "aigul", now=20) == 0
+    assert throttle.retry_after("10.0.0.1", "aigul", now=61) == 0
+    throttle.failed("10.0.0.1", "aigul", now=100)
+    throttle.succeeded("10.0.0.1", "aigul")
+    throttle.failed("10.0.0.1", "aigul", now=101)
+    assert throttle.retry_after("10.0.0.1", "aigul", now=102) == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -14,7 +13,7 @@ from ..auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
     CurrentUser,
-    authenticate_password,
+    check_password,
     new_session,
     signing_key,
 )
@@ -39,7 +38,8 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-@router.post("/login", response_model=Me, responses={401: {"description": "Wrong credentials"}})
+@router.post("/login", response_model=Me, responses={401: {"description": "Wrong credentials"},
+                      429: {"description": "Too many failed sign-ins from this address"}})
 async def login(
     request: Request,
     workspace: WorkspaceDep,
@@ -53,9 +53,7 @@ async def login(
     The CSRF token comes back in the body and in the readable ``jer_csrf`` cookie;
     send it as ``X-CSRF-Token`` (or form field ``csrf_token``) with every write.
     """
-    user = await run_in_threadpool(
-        authenticate_password, workspace, username, password, via="session"
-    )
+    user = await check_password(request, workspace, username, password, via="session")
     if user is None or user.username is None:
         raise HTTPException(401, detail="wrong user name or password")
     cookie, csrf = new_session(user, signing_key(settings))
