@@ -268,3 +268,23 @@ def test_openapi_documents_parcels_with_models_and_concurrency_codes(demo_gpkg):
         p["name"] for p in paths["/api/parcels"]["get"]["parameters"]}
     assert "holder" in spec["components"]["schemas"]["ParcelProperties"]["properties"]
     assert set(spec["components"]["securitySchemes"]) == {"bearer", "basic", "session"}
+
+
+def test_a_feature_read_can_be_sent_back_unchanged(editor):
+    client, path = editor
+    ws = open_workspace(path)
+    try:
+        leased = ws.read_layer("parcels", columns=["cadastral_no", "lease_until"])
+        key = str(leased.dropna(subset=["lease_until"])["cadastral_no"].iloc[0])
+    finally:
+        ws.close()
+    url = f"/api/parcels/{key}"
+    read = client.get(url)
+    feature = read.json()
+    assert feature["properties"]["lease_until"]
+    back = client.put(url, json=feature, headers={"If-Match": read.headers["etag"]})
+    assert back.status_code == 200, back.text
+    assert back.json()["properties"]["lease_until"] == feature["properties"]["lease_until"]
+    assert back.json()["properties"]["area_ha"] == feature["properties"]["area_ha"]
+    latest = client.get(f"{url}/history").json()[0]
+    assert latest["action"] == "update" and "geometry" not in latest["changes"]

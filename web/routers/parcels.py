@@ -39,6 +39,8 @@ router = APIRouter(prefix="/api/parcels", tags=["parcels"])
 GEOJSON = "application/geo+json"
 WGS84 = "EPSG:4326"
 MAX_LIMIT = 10_000
+#: Vertex movement (metres) below which a sent-back geometry counts as unchanged.
+ROUND_TRIP_M = 0.001
 EditorDep = Annotated[User, Depends(require("edit_inventory"))]
 
 
@@ -215,6 +217,19 @@ def _record_input(body: ParcelInput, user: User) -> dict[str, Any]:
     return record
 
 
+def _same_shape(sent: Any, stored: BaseGeometry, crs: Any) -> bool:
+    """Whether a geometry sent in EPSG:4326 is the stored one, up to the round trip.
+
+    Clients send back the features they read; the trip through degrees moves vertices
+    by far less than a millimetre, which must not count as a change of the shape.
+    """
+    if not isinstance(sent, BaseGeometry):
+        return False
+    projected = gpd.GeoSeries([sent], crs=WGS84).to_crs(crs).iloc[0]
+    return bool(shapely.equals_exact(shapely.normalize(projected), shapely.normalize(stored),
+                                     tolerance=ROUND_TRIP_M))
+
+
 def _parse_crs(value: str) -> CRS:
     try:
         return CRS.from_user_input(value)
@@ -333,6 +348,8 @@ async def update_parcel(
     current = workspace.find_parcel(cadastral_no, include_personal=False)
     if current["row_version"] != expected:
         raise _stale(cadastral_no, expected, current["row_version"])
+    if _same_shape(record.get("geometry"), current["geometry"], workspace.crs):
+        del record["geometry"]
     try:
         updated = await run_in_threadpool(
             workspace.update_parcel, int(current["fid"]), record, expected_version=expected,
