@@ -191,6 +191,11 @@ def test_http_basic_works_and_wrong_password_is_401(site):
     assert edit(client, path, fetch).status_code == 403
     same = {**basic("aigul", PASSWORD), "Origin": "http://testserver"}
     assert edit(client, path, same).status_code == 200
+    ws = open_workspace(path)
+    add_user(ws, "айгүл", role="planner", password="Жер-сыр-сөз-1")
+    ws.close()
+    cyrillic = client.get("/api/me", headers=basic("айгүл", "Жер-сыр-сөз-1"))
+    assert cyrillic.status_code == 200 and cyrillic.json()["username"] == "айгүл"
 
 
 def test_accounts_store_hashes_and_refuse_bad_input(demo_copy):
