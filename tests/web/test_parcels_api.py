@@ -13,6 +13,7 @@ import shapely
 from fastapi.testclient import TestClient
 
 from spatial.store import open_workspace
+from tests.spatial.conftest import CRS, X0, Y0, municipality, store_url  # noqa: F401
 from web.app import create_app
 from web.auth import add_user, create_token
 from web.settings import Settings
@@ -288,3 +289,28 @@ def test_a_feature_read_can_be_sent_back_unchanged(editor):
     assert back.json()["properties"]["area_ha"] == feature["properties"]["area_ha"]
     latest = client.get(f"{url}/history").json()[0]
     assert latest["action"] == "update" and "geometry" not in latest["changes"]
+
+
+def test_create_and_stale_put_on_each_backend(store_url):  # noqa: F811 - imported fixture
+    from spatial.store import create_workspace
+
+    workspace = create_workspace(store_url, municipality(), user="creator")
+    try:
+        add_user(workspace, "editor", role="land_specialist", password="editor-password")
+        token = create_token(workspace, "editor")
+    finally:
+        workspace.close()
+    client = TestClient(create_app(Settings(workspace=store_url)), raise_server_exceptions=False)
+    client.headers.update(bearer(token))
+    square = gpd.GeoSeries([shapely.box(X0 + 100, Y0 + 100, X0 + 150, Y0 + 150)], crs=CRS)
+    geometry = json.loads(shapely.to_geojson(square.to_crs(4326).iloc[0]))
+    created = client.post("/api/parcels", json=new_parcel(geometry, holder="Ээси Бир"))
+    assert created.status_code == 201, created.text
+    url = created.headers["location"]
+    assert created.json()["properties"]["area_ha"] == pytest.approx(0.25, rel=1e-6)
+    first = client.put(url, json={"properties": {"in_use": True}}, headers={"If-Match": '"1"'})
+    second = client.put(url, json={"properties": {"in_use": False}}, headers={"If-Match": '"1"'})
+    assert (first.status_code, second.status_code) == (200, 412)
+    assert client.get(url).json()["properties"]["in_use"] is True
+    public = TestClient(client.app).get(url)
+    assert public.status_code == 200 and "Ээси Бир" not in public.text
