@@ -151,7 +151,7 @@ def demand_balance_cmd(
     method: MethodOpt = "official",
     horizon: HorizonOpt = 5,
     scenario: ScenarioOpt = "medium",
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = 2,
     format: FormatOpt = "table",
 ) -> None:
     """Land demand against developable capacity per settlement, use and year."""
@@ -198,7 +198,7 @@ def allocate_cmd(
     method: MethodOpt = "official",
     horizon: HorizonOpt = 5,
     scenario: ScenarioOpt = "medium",
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = 2,
     format: FormatOpt = "table",
 ) -> None:
     """Place the forecast demand on the most suitable parcels; list draft transformations."""
@@ -256,7 +256,7 @@ def report_space(
     method: MethodOpt = "official",
     horizon: HorizonOpt = 5,
     scenario: ScenarioOpt = "medium",
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = 2,
     format: FormatOpt = "table",
 ) -> None:
     """Write the SEDP Space section (Мейкиндик) as space-<lang>.html and space-<lang>.xlsx.
