@@ -87,6 +87,27 @@ def _rulebook(path: Path | None, workspace: Any = None) -> Any:
     return resolve_rulebook(path, workspace)
 
 
+def _land_plan(workspace: str, population: Path | None, rulebook: Path | None, *,
+               method: str, horizon: int, scenario: str, jobs: int, as_json: bool,
+               steps: tuple[str, ...] | None = None) -> Any:
+    """Demand → capacity (→ allocation) for a workspace, as the report computes it."""
+    from web.reports.space import compute_land_plan
+
+    options: dict[str, Any] = {} if steps is None else {"steps": steps}
+    with _errors(as_json):
+        ws = _open(workspace)
+        try:
+            history = _population(population, ws)
+            if history is None:
+                _fail("no population series: pass --population CSV", as_json=as_json)
+            return compute_land_plan(
+                ws, population=history, rulebook=_rulebook(rulebook, ws), horizon=horizon,
+                scenario=scenario, method=method, n_jobs=jobs, **options,
+            )
+        finally:
+            ws.close()
+
+
 def _print_frame(frame: pd.DataFrame, title: str) -> None:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
@@ -155,20 +176,9 @@ def demand_balance_cmd(
     format: FormatOpt = "table",
 ) -> None:
     """Land demand against developable capacity per settlement, use and year."""
-    from web.reports.space import compute_land_plan
-
     as_json = format == "json"
-    with _errors(as_json):
-        ws = _open(workspace)
-        try:
-            history = _population(population, ws)
-            if history is None:
-                _fail("no population series: pass --population CSV", as_json=as_json)
-            plan = compute_land_plan(ws, population=history, rulebook=_rulebook(rulebook, ws),
-                                     horizon=horizon, scenario=scenario, method=method,
-                                     steps=("capacity",), n_jobs=jobs)
-        finally:
-            ws.close()
+    plan = _land_plan(workspace, population, rulebook, method=method, horizon=horizon,
+                      scenario=scenario, jobs=jobs, as_json=as_json, steps=("capacity",))
     if as_json:
         _print_json({
             "scenario": scenario, "base_year": plan.base_year, "horizon": horizon,
@@ -202,20 +212,9 @@ def allocate_cmd(
     format: FormatOpt = "table",
 ) -> None:
     """Place the forecast demand on the most suitable parcels; list draft transformations."""
-    from web.reports.space import compute_land_plan
-
     as_json = format == "json"
-    with _errors(as_json):
-        ws = _open(workspace)
-        try:
-            history = _population(population, ws)
-            if history is None:
-                _fail("no population series: pass --population CSV", as_json=as_json)
-            plan = compute_land_plan(ws, population=history, rulebook=_rulebook(rulebook, ws),
-                                     horizon=horizon, scenario=scenario, method=method,
-                                     n_jobs=jobs)
-        finally:
-            ws.close()
+    plan = _land_plan(workspace, population, rulebook, method=method, horizon=horizon,
+                      scenario=scenario, jobs=jobs, as_json=as_json)
     if as_json:
         _print_json({
             "scenario": scenario, "base_year": plan.base_year, "horizon": horizon,
