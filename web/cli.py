@@ -169,11 +169,10 @@ def init(
             },
             geometry=[geom], crs=target,
         )
-        ws = create_workspace(
+        with create_workspace(
             workspace, municipality, crs=target, overwrite=overwrite, user=_user(user)
-        )
-        info = {"workspace": workspace, "crs": ws.crs.to_string(), "area_ha": round(area, 4)}
-        ws.close()
+        ) as ws:
+            info = {"workspace": workspace, "crs": ws.crs.to_string(), "area_ha": round(area, 4)}
     if format == "json":
         _print_json(info)
     else:
@@ -218,9 +217,8 @@ def demo(
                 tmp = target.with_name(target.name + ".tmp")
                 shutil.copyfile(source, tmp)
                 os.replace(tmp, target)
-        ws = _open(workspace)
-        counts = {layer: ws.count(layer) for layer in ws.layers()}
-        ws.close()
+        with _open(workspace) as ws:
+            counts = {layer: ws.count(layer) for layer in ws.layers()}
     if format == "json":
         _print_json({"workspace": workspace, "layers": counts})
     else:
@@ -292,15 +290,11 @@ def import_(
             file, layer=layer, source_layer=source_layer, mapping=mapping, crs=crs,
             encoding=encoding,
         )
-        ws = _open(workspace)
-        try:
-            with _progress(f"import {layer}", not as_json) as progress:
-                report = ws.import_layer(
-                    layer, frame, user=_user(user), mode=mode, valid_only=valid_only,
-                    progress=progress,
-                )
-        finally:
-            ws.close()
+        with _open(workspace) as ws, _progress(f"import {layer}", not as_json) as progress:
+            report = ws.import_layer(
+                layer, frame, user=_user(user), mode=mode, valid_only=valid_only,
+                progress=progress,
+            )
     if as_json:
         _print_json(report.to_dict())
         return
@@ -330,14 +324,11 @@ def export(
     from spatial.io import write_layer_file
 
     with _errors(format == "json"):
-        ws = _open(workspace)
-        try:
+        with _open(workspace) as ws:
             layers = layer or [name for name in ws.layers() if ws.count(name)]
             frames = {
                 name: ws.read_layer(name, include_personal=not public) for name in layers
             }
-        finally:
-            ws.close()
         if len(frames) > 1 and out.suffix.lower() in (".geojson", ".json", ".csv"):
             _fail(f"{out.suffix} holds one layer; choose one with --layer")
         path = write_layer_file(frames, out)
@@ -366,28 +357,24 @@ def validate(
     from spatial.validation import validate_layer
 
     as_json = format == "json"
-    with _errors(as_json):
-        ws = _open(workspace)
-        try:
-            municipality_frame = ws.read_layer("municipality")
-            boundary = municipality_frame.geometry.union_all() if len(municipality_frame) else None
-            existing = None
-            if file is not None:
-                from spatial.io import read_layer_file
+    with _errors(as_json), _open(workspace) as ws:
+        municipality_frame = ws.read_layer("municipality")
+        boundary = municipality_frame.geometry.union_all() if len(municipality_frame) else None
+        existing = None
+        if file is not None:
+            from spatial.io import read_layer_file
 
-                frame = read_layer_file(file, layer=layer, mapping=mapping, crs=crs)
-                existing = ws.read_layer(layer, include_personal=False)
-            else:
-                frame = ws.read_layer(layer).drop(
-                    columns=["fid", "area_ha", "row_version", "updated_at", "updated_by"],
-                    errors="ignore",
-                )
-            report = validate_layer(
-                frame, layer, crs=ws.crs, municipality=boundary, existing=existing,
-                overlap_tolerance_m2=overlap_tolerance_m2, area_tolerance=area_tolerance,
+            frame = read_layer_file(file, layer=layer, mapping=mapping, crs=crs)
+            existing = ws.read_layer(layer, include_personal=False)
+        else:
+            frame = ws.read_layer(layer).drop(
+                columns=["fid", "area_ha", "row_version", "updated_at", "updated_by"],
+                errors="ignore",
             )
-        finally:
-            ws.close()
+        report = validate_layer(
+            frame, layer, crs=ws.crs, municipality=boundary, existing=existing,
+            overlap_tolerance_m2=overlap_tolerance_m2, area_tolerance=area_tolerance,
+        )
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -418,11 +405,8 @@ def balance(
     from web.routers.balance import compute_balance
 
     with _errors(format == "json"):
-        ws = _open(workspace)
-        try:
+        with _open(workspace) as ws:
             result = compute_balance(ws)
-        finally:
-            ws.close()
         if format == "json":
             _print_json(result.to_dict(lang))
             return
@@ -454,13 +438,9 @@ def history(
     format: FormatOpt = "table",
 ) -> None:
     """Edit history: who changed what and when (newest first)."""
-    with _errors(format == "json"):
-        ws = _open(workspace)
-        try:
-            fid = ws.find_parcel(parcel)["fid"] if parcel else None
-            entries = ws.history(fid, limit=limit)
-        finally:
-            ws.close()
+    with _errors(format == "json"), _open(workspace) as ws:
+        fid = ws.find_parcel(parcel)["fid"] if parcel else None
+        entries = ws.history(fid, limit=limit)
     rows = [
         {
             "cadastral_no": e.cadastral_no, "version": e.version, "action": e.action,
@@ -491,13 +471,9 @@ def restore(
     format: FormatOpt = "table",
 ) -> None:
     """Restore a parcel as it was at an earlier version (recorded as a new version)."""
-    with _errors(format == "json"):
-        ws = _open(workspace)
-        try:
-            fid = _fid_of(ws, parcel)
-            restored = ws.restore_parcel(fid, version, user=_user(user))
-        finally:
-            ws.close()
+    with _errors(format == "json"), _open(workspace) as ws:
+        fid = _fid_of(ws, parcel)
+        restored = ws.restore_parcel(fid, version, user=_user(user))
     summary = {
         "cadastral_no": restored["cadastral_no"], "restored_version": version,
         "row_version": restored["row_version"],

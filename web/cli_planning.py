@@ -94,18 +94,14 @@ def _land_plan(workspace: str, population: Path | None, rulebook: Path | None, *
     from web.reports.space import compute_land_plan
 
     options: dict[str, Any] = {} if steps is None else {"steps": steps}
-    with _errors(as_json):
-        ws = _open(workspace)
-        try:
-            history = _population(population, ws)
-            if history is None:
-                _fail("no population series: pass --population CSV", as_json=as_json)
-            return compute_land_plan(
-                ws, population=history, rulebook=_rulebook(rulebook, ws), horizon=horizon,
-                scenario=scenario, method=method, n_jobs=jobs, **options,
-            )
-        finally:
-            ws.close()
+    with _errors(as_json), _open(workspace) as ws:
+        history = _population(population, ws)
+        if history is None:
+            _fail("no population series: pass --population CSV", as_json=as_json)
+        return compute_land_plan(
+            ws, population=history, rulebook=_rulebook(rulebook, ws), horizon=horizon,
+            scenario=scenario, method=method, n_jobs=jobs, **options,
+        )
 
 
 def _print_frame(frame: pd.DataFrame, title: str) -> None:
@@ -269,15 +265,12 @@ def report_space(
     langs: tuple[Any, ...] = ("ky", "ru", "en") if lang == "all" else (lang,)
     started = time.perf_counter()
     with _errors(as_json):
-        ws = _open(workspace)
-        try:
+        with _open(workspace) as ws:
             history = _population(population, ws)
             section = compute_space_section(
                 ws, rulebook=_rulebook(rulebook, ws), population=history, horizon=horizon,
                 scenario=scenario, method=method, lang=langs[0], n_jobs=jobs,
             )
-        finally:
-            ws.close()
         written = [write_space_report(section, out, one) for one in langs]
     seconds = time.perf_counter() - started
     if as_json:

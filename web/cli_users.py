@@ -49,12 +49,8 @@ def add(
     if role not in ROLES:
         _fail(f"unknown role {role!r}; roles are {', '.join(ROLES)}", as_json=as_json)
     password = _read_password(password_stdin)
-    with _errors(as_json):
-        ws = _open(workspace)
-        try:
-            created = add_user(ws, name, role=role, password=password)
-        finally:
-            ws.close()
+    with _errors(as_json), _open(workspace) as ws:
+        created = add_user(ws, name, role=role, password=password)
     if as_json:
         _print_json(created)
     else:
@@ -64,12 +60,8 @@ def add(
 @user_app.command("list")
 def list_(workspace: WorkspaceOpt, format: FormatOpt = "table") -> None:
     """Accounts with their roles (never their password hashes)."""
-    with _errors(format == "json"):
-        ws = _open(workspace)
-        try:
-            users = list_users(ws)
-        finally:
-            ws.close()
+    with _errors(format == "json"), _open(workspace) as ws:
+        users = list_users(ws)
     if format == "json":
         _print_json(users)
         return
@@ -89,12 +81,8 @@ def remove(
     format: FormatOpt = "table",
 ) -> None:
     """Delete an account and its API tokens; its sessions end on their next request."""
-    with _errors(format == "json"):
-        ws = _open(workspace)
-        try:
-            remove_user(ws, name)
-        finally:
-            ws.close()
+    with _errors(format == "json"), _open(workspace) as ws:
+        remove_user(ws, name)
     if format == "json":
         _print_json({"removed": name})
     else:
@@ -108,12 +96,8 @@ def token(
     format: FormatOpt = "table",
 ) -> None:
     """Create an API token for scripts (``Authorization: Bearer …``); shown only once."""
-    with _errors(format == "json"):
-        ws = _open(workspace)
-        try:
-            value = create_token(ws, name)
-        finally:
-            ws.close()
+    with _errors(format == "json"), _open(workspace) as ws:
+        value = create_token(ws, name)
     if format == "json":
         _print_json({"username": name, "token": value})
     else:
@@ -143,12 +127,8 @@ def set_(
     """
     as_json = format == "json"
     new_password = _read_password(password_stdin) if (password or password_stdin) else None
-    with _errors(as_json):
-        ws = _open(workspace)
-        try:
-            changed = update_user(ws, name, role=role, active=active, password=new_password)
-        finally:
-            ws.close()
+    with _errors(as_json), _open(workspace) as ws:
+        changed = update_user(ws, name, role=role, active=active, password=new_password)
     if as_json:
         _print_json(changed)
     else:
@@ -163,12 +143,8 @@ def revoke(
     format: FormatOpt = "table",
 ) -> None:
     """Delete every API token of an account (scripts using them get 401)."""
-    with _errors(format == "json"):
-        ws = _open(workspace)
-        try:
-            count = revoke_tokens(ws, name)
-        finally:
-            ws.close()
+    with _errors(format == "json"), _open(workspace) as ws:
+        count = revoke_tokens(ws, name)
     if format == "json":
         _print_json({"username": name, "revoked": count})
     else:

@@ -79,8 +79,7 @@ def check(
     if (parcel is None) == (geometry is None):
         _fail("give exactly one of --parcel or --geometry", as_json=as_json)
     with _errors(as_json):
-        ws = _open(workspace)
-        try:
+        with _open(workspace) as ws:
             book = resolve_rulebook(rulebook, ws)
             layers = constraint_layers(ws, book)
             if parcel is not None:
@@ -95,8 +94,6 @@ def check(
                     _fail(f"{geometry}: expected one polygon, found {len(drawn)} features",
                           as_json=as_json)
                 subject = drawn.geometry.iloc[0]
-        finally:
-            ws.close()
         proposal = Proposal(
             target_category=category, target_use=use, floors=floors, height_m=height_m,
             site_coverage=site_coverage,
@@ -153,13 +150,10 @@ def check_all(
 
     as_json = format == "json"
     with _errors(as_json):
-        ws = _open(workspace)
-        try:
+        with _open(workspace) as ws:
             book = resolve_rulebook(rulebook, ws)
             layers = constraint_layers(ws, book)
             parcels = read_parcels(ws, parcel)
-        finally:
-            ws.close()
         proposal = (
             Proposal(target_category=category, target_use=use)
             if use is not None or category is not None else None
@@ -221,26 +215,22 @@ def hazards_derive(
     from .services import STORE_COLUMNS, resolve_rulebook
 
     as_json = format == "json"
-    with _errors(as_json):
-        ws = _open(workspace)
-        try:
-            book = resolve_rulebook(rulebook, ws)
-            sets = book.hazard_thresholds()
-            if thresholds not in sets:
-                _fail(f"no threshold set {thresholds!r} in the rulebook; have: "
-                      f"{', '.join(sets) or 'none'}", as_json=as_json)
-            municipality = ws.read_layer("municipality")
-            zones = derive_from_workspace(
-                municipality, sets[thresholds], dem=dem, crs=ws.crs, min_area_m2=min_area_m2,
-            )
-            if write:
-                existing = ws.read_layer("hazard_zones").drop(columns=STORE_COLUMNS,
-                                                              errors="ignore")
-                kept = existing[~existing["hazard_id"].isin(zones["hazard_id"])]
-                merged = pd.concat([kept, zones.to_crs(ws.crs)], ignore_index=True)
-                ws.import_layer("hazard_zones", merged, user=_user(user), mode="replace")
-        finally:
-            ws.close()
+    with _errors(as_json), _open(workspace) as ws:
+        book = resolve_rulebook(rulebook, ws)
+        sets = book.hazard_thresholds()
+        if thresholds not in sets:
+            _fail(f"no threshold set {thresholds!r} in the rulebook; have: "
+                  f"{', '.join(sets) or 'none'}", as_json=as_json)
+        municipality = ws.read_layer("municipality")
+        zones = derive_from_workspace(
+            municipality, sets[thresholds], dem=dem, crs=ws.crs, min_area_m2=min_area_m2,
+        )
+        if write:
+            existing = ws.read_layer("hazard_zones").drop(columns=STORE_COLUMNS,
+                                                          errors="ignore")
+            kept = existing[~existing["hazard_id"].isin(zones["hazard_id"])]
+            merged = pd.concat([kept, zones.to_crs(ws.crs)], ignore_index=True)
+            ws.import_layer("hazard_zones", merged, user=_user(user), mode="replace")
     rows = [
         {"hazard_id": r.hazard_id, "hazard_type": r.hazard_type, "hazard_class": r.hazard_class,
          "area_ha": round(float(r.geometry.area) / 10_000, 2)}
@@ -267,11 +257,8 @@ def hazards_exposure(
 
     as_json = format == "json"
     with _errors(as_json):
-        ws = _open(workspace)
-        try:
+        with _open(workspace) as ws:
             frames = read_layers(ws, ["hazard_zones", "parcels", "settlements", "facilities"])
-        finally:
-            ws.close()
         hazards = frames.pop("hazard_zones")
         summary = hazard_exposure(
             hazards, parcels=frames["parcels"], settlements=frames.get("settlements"),
@@ -334,14 +321,11 @@ def rulebook_set(
     as_json = format == "json"
     with _errors(as_json):
         book = load_rulebook(path)
-        ws = _open(workspace)
-        try:
+        with _open(workspace) as ws:
             ws.set_metadata({
                 "rulebook": str(Path(path).resolve()),
                 "rulebook_version": str(book.version),
             })
-        finally:
-            ws.close()
     info = {"rulebook": str(Path(path).resolve()), "version": str(book.version)}
     if as_json:
         _print_json(info)
