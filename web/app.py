@@ -20,7 +20,18 @@ TEMPLATES.env.globals["t"] = t
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for one workspace; ``settings`` default to the ``JER_*`` environment."""
     from .assets import offline_assets
-    from .routers import auth, balance, maps, pages, parcels, tiles
+    from .routers import (
+        api,
+        app_pages,
+        auth,
+        balance,
+        maps,
+        ogc,
+        pages,
+        parcels,
+        requests,
+        tiles,
+    )
 
     settings = settings or Settings()
     app = FastAPI(
@@ -37,6 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(auth.router)
     app.include_router(parcels.router)
+    app.include_router(api.router)
+    app.include_router(app_pages.router)
+    app.include_router(requests.router)
+    app.include_router(ogc.router)
 
     @app.get("/api/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Kyrgyz, Russian and English strings of the UI.
 
-Strings live in ``web/locales/messages.json`` (key -> {ky, ru, en}); code labels (land
+Strings live in ``web/locales/*.json`` (key -> {ky, ru, en}), one file per part of the
+app, merged at start; a key defined twice is an error. Code labels (land
 categories, hazard types …) come from the data model's code lists in ``spatial.schema``.
 Kyrgyz is the default language.
 """
@@ -24,9 +25,13 @@ LANG_COOKIE = "jer_lang"
 
 @cache
 def catalog() -> dict[str, dict[str, str]]:
-    data: dict[str, dict[str, str]] = json.loads(
-        (LOCALES / "messages.json").read_text(encoding="utf-8")
-    )
+    data: dict[str, dict[str, str]] = {}
+    for path in sorted(LOCALES.glob("*.json")):
+        part: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+        twice = sorted(set(part) & set(data))
+        if twice:
+            raise RuntimeError(f"{path.name}: keys defined in another locale file: {twice}")
+        data.update(part)
     return data
 
 

@@ -168,25 +168,15 @@ HOSTILE = '<img src="x" onerror="document.title=1">'
 
 @pytest.fixture(scope="module")
 def live_url(demo_gpkg, tmp_path_factory):
-    """The app served by uvicorn on a free loopback port, with no base map (no internet).
+    """The app served on a free loopback port, with no base map (no internet).
 
     It serves a copy of the demo where one parcel's settlement is hostile markup.
     """
-    import os
     import shutil
-    import socket
-    import threading
-    import time
 
-    import uvicorn
+    from .conftest import require_chromium, serve
 
-    if not os.environ.get("JER_TEST_CHROMIUM"):
-        if os.environ.get("JER_REQUIRE_SERVICES") == "1":
-            pytest.fail("JER_REQUIRE_SERVICES=1 but JER_TEST_CHROMIUM is not set")
-        pytest.skip("JER_TEST_CHROMIUM is not set")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    require_chromium()
     copy = tmp_path_factory.mktemp("live") / "isfana.gpkg"
     shutil.copyfile(demo_gpkg, copy)
     workspace = open_workspace(copy)
@@ -196,19 +186,8 @@ def live_url(demo_gpkg, tmp_path_factory):
                                 expected_version=int(parcel["row_version"]), user="test")
     finally:
         workspace.close()
-    app = create_app(Settings(workspace=str(copy), base_map="none"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(Settings(workspace=str(copy), base_map="none"))) as url:
+        yield url
 
 
 @pytest.mark.browser

@@ -1,0 +1,7 @@
+"""Land transformation requests: API and pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
