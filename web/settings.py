@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     )
     default_lang: Lang = "ky"
     base_map: Literal["osm", "none"] = "osm"
+    population: str | None = Field(
+        default=None,
+        description="Population CSV (settlement,year,population[,households]) for the demand "
+                    "forecast; the demo's series on the demo workspace when unset",
+    )
     max_upload_mb: int = Field(default=50, ge=1)
     max_import_features: int = Field(default=250_000, ge=1)
     secret_key: str | None = Field(
