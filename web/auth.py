@@ -46,16 +46,28 @@ from .deps import SettingsDep, WorkspaceDep
 from .settings import Settings
 
 Role = Literal["admin", "land_specialist", "planner", "working_group", "public"]
-Permission = Literal["read_personal", "edit_inventory", "run_checks", "run_forecasts", "admin"]
+Permission = Literal[
+    "read_personal", "edit_inventory", "run_checks", "run_forecasts", "admin",
+    # Land transformation requests (spatial.requests, docs/requests.md): who reads them,
+    # files them, checks their documents, records council and agency decisions,
+    # moderates public comments and registers the change in the inventory.
+    "read_requests", "create_requests", "review_requests", "decide_requests",
+    "moderate_comments", "register_requests",
+]
 ROLES: tuple[str, ...] = get_args(Role)
 PERMISSIONS: tuple[str, ...] = get_args(Permission)
 
 #: What each role may do. Reading the public inventory needs no permission.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
-    "land_specialist": frozenset({"read_personal", "edit_inventory", "run_checks"}),
-    "planner": frozenset({"run_checks", "run_forecasts"}),
-    "working_group": frozenset({"run_checks", "run_forecasts"}),
+    "land_specialist": frozenset({
+        "read_personal", "edit_inventory", "run_checks", "read_requests", "create_requests",
+        "review_requests", "decide_requests", "moderate_comments", "register_requests",
+    }),
+    "planner": frozenset({"run_checks", "run_forecasts", "read_requests", "create_requests"}),
+    "working_group": frozenset({
+        "run_checks", "run_forecasts", "read_requests", "moderate_comments",
+    }),
     "public": frozenset(),
 }
 
