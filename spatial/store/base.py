@@ -322,6 +322,20 @@ class Workspace(ABC):
         """Condition ``column IN values`` with one parameter however many values."""
 
     @abstractmethod
+    def _envelopes_in_bbox(self, layer: str, bbox: tuple[float, float, float, float],
+                           conditions: Sequence[tuple[str, list[Any]]]) -> np.ndarray:
+        """``(fid, minx, maxx, miny, maxy)`` rows, ordered by fid, of the features whose
+        indexed envelope meets ``bbox`` and which meet ``conditions``.
+
+        Envelopes come from the spatial index itself (never rounded inward), so a
+        feature whose envelope lies inside ``bbox`` certainly intersects it.
+        """
+
+    @abstractmethod
+    def _extent_sql(self, layer: str) -> str:
+        """Query yielding one row ``(xmin, ymin, xmax, ymax)`` of a layer (nulls if empty)."""
+
+    @abstractmethod
     def _values_to_db(self, ctype: str, values: pd.Series) -> list[Any]:
         """A column of normalised values as driver parameters for its schema type."""
 
@@ -521,27 +535,10 @@ class Workspace(ABC):
             the query itself, so they are never read for a public view.
         """
         spec = self._check_layer(layer)
-        types = column_sql_types(spec)
-        wanted = list(types) if columns is None else list(columns)
-        unknown = [c for c in wanted if c not in types and c != "fid"]
-        if unknown:
-            raise InputError(
-                f"{layer}: unknown column(s) {', '.join(map(repr, unknown))}; "
-                f"columns are {', '.join(types)}"
-            )
-        personal = set(spec.personal_columns)
-        selected = [c for c in types if c in wanted and (include_personal or c not in personal)]
-        conditions: list[tuple[str, list[Any]]] = []
+        selected, conditions = self._query_parts(spec, columns, where, include_personal)
         box = None if bbox is None else self._bbox_in_crs(bbox, bbox_crs)
         if box is not None:
-            conditions.append(self._bbox_condition(layer, box))
-        for column, value in (where or {}).items():
-            if column != "fid" and column not in types:
-                raise InputError(f"{layer}: cannot filter on unknown column {column!r}")
-            if column in personal and not include_personal:
-                raise InputError(f"{layer}: cannot filter on personal column {column!r}")
-            conditions.append(self._equality(column, "integer" if column == "fid"
-                                             else types[column], value))
+            conditions.insert(0, self._bbox_condition(layer, box))
         if box is None:
             return self._select_frame(spec, selected, conditions, limit=limit, offset=offset)
         if (limit is not None and limit < 0) or offset < 0:
@@ -552,6 +549,106 @@ class Workspace(ABC):
         hits = candidates[shapely.intersects(candidates.geometry.to_numpy(), shapely.box(*box))]
         end = None if limit is None else offset + limit
         return hits.iloc[offset:end].reset_index(drop=True)
+
+    def _query_parts(
+        self, spec: LayerSchema, columns: Sequence[str] | None,
+        where: Mapping[str, object] | None, include_personal: bool,
+    ) -> tuple[list[str], list[tuple[str, list[Any]]]]:
+        """Columns to select and equality conditions of a read, checked against the schema."""
+        types = column_sql_types(spec)
+        wanted = list(types) if columns is None else list(columns)
+        unknown = [c for c in wanted if c not in types and c != "fid"]
+        if unknown:
+            raise InputError(
+                f"{spec.name}: unknown column(s) {', '.join(map(repr, unknown))}; "
+                f"columns are {', '.join(types)}"
+            )
+        personal = set(spec.personal_columns)
+        selected = [c for c in types if c in wanted and (include_personal or c not in personal)]
+        conditions: list[tuple[str, list[Any]]] = []
+        for column, value in (where or {}).items():
+            if column != "fid" and column not in types:
+                raise InputError(f"{spec.name}: cannot filter on unknown column {column!r}")
+            if column in personal and not include_personal:
+                raise InputError(f"{spec.name}: cannot filter on personal column {column!r}")
+            conditions.append(self._equality(column, "integer" if column == "fid"
+                                             else types[column], value))
+        return selected, conditions
+
+    def read_page(
+        self,
+        layer: str,
+        *,
+        limit: int,
+        offset: int = 0,
+        bbox: tuple[float, float, float, float] | None = None,
+        bbox_crs: Any = None,
+        columns: Sequence[str] | None = None,
+        where: Mapping[str, object] | None = None,
+        include_personal: bool = True,
+    ) -> tuple[gpd.GeoDataFrame, int]:
+        """One page of ``layer`` in ``fid`` order, and how many features match in all.
+
+        Made for services that page through a layer (OGC API - Features, QGIS): the
+        page is cut in SQL (``ORDER BY fid LIMIT/OFFSET``), so reading the last page of
+        a large layer does not decode the pages before it, and the order is stable
+        between requests. With ``bbox``, the spatial index gives each candidate's
+        envelope; a candidate whose envelope lies inside the box is a hit without its
+        geometry being read, and only those crossing the edge are tested exactly, so
+        the count is exact, and the same on both backends, at the cost of reading the
+        geometries along the box's edge.
+
+        Parameters are those of :meth:`read_layer`; ``limit`` is required.
+
+        Returns
+        -------
+        (page, matched)
+            The page (columns as :meth:`read_layer` gives them) and the number of
+            features meeting ``bbox`` and ``where`` regardless of ``limit``/``offset``.
+        """
+        spec = self._check_layer(layer)
+        if limit < 0 or offset < 0:
+            raise InputError("limit and offset must not be negative")
+        selected, conditions = self._query_parts(spec, columns, where, include_personal)
+        if bbox is None:
+            sql = f"SELECT count(*) FROM {self._t(layer)}"
+            params: list[Any] = []
+            if conditions:
+                sql += " WHERE " + " AND ".join(f"({c})" for c, _ in conditions)
+                for _, p in conditions:
+                    params.extend(p)
+            matched = int(self._fetch(sql, params)[0][0])
+            page = self._select_frame(spec, selected, conditions, limit=limit, offset=offset)
+            return page, matched
+        box = self._bbox_in_crs(bbox, bbox_crs)
+        envelopes = self._envelopes_in_bbox(layer, box, conditions)
+        fids = envelopes[:, 0].astype(np.int64)
+        inside = ((envelopes[:, 1] >= box[0]) & (envelopes[:, 2] <= box[2])
+                  & (envelopes[:, 3] >= box[1]) & (envelopes[:, 4] <= box[3]))
+        edge = fids[~inside]
+        hits = fids[inside]
+        if len(edge):
+            crossing = self._select_frame(
+                spec, [], [self._in_condition("fid", edge.tolist())]
+            )
+            touched = shapely.intersects(crossing.geometry.to_numpy(), shapely.box(*box))
+            hits = np.concatenate([hits, crossing["fid"].to_numpy(dtype=np.int64)[touched]])
+        hits = np.sort(hits)
+        wanted = hits[offset:offset + limit]
+        page = self._select_frame(spec, selected, [self._in_condition("fid", wanted.tolist())])
+        return page, len(hits)
+
+    def extent(self, layer: str) -> tuple[float, float, float, float] | None:
+        """``(xmin, ymin, xmax, ymax)`` of a layer in the workspace CRS; ``None`` if empty.
+
+        Read from the spatial index (GeoPackage R-tree, PostGIS envelopes), so it may
+        exceed the exact extent by the index's rounding (under a metre).
+        """
+        self._check_layer(layer)
+        row = self._fetch(self._extent_sql(layer))[0]
+        if any(v is None for v in row):
+            return None
+        return float(row[0]), float(row[1]), float(row[2]), float(row[3])
 
     def _bbox_in_crs(self, bbox: tuple[float, float, float, float], bbox_crs: Any
                      ) -> tuple[float, float, float, float]:

@@ -363,6 +363,25 @@ class GeoPackageWorkspace(Workspace):
     def _in_condition(self, column: str, values: list[Any]) -> tuple[str, list[Any]]:
         return f'"{column}" IN (SELECT value FROM json_each(?))', [json.dumps(values)]
 
+    def _envelopes_in_bbox(self, layer: str, bbox: tuple[float, float, float, float],
+                           conditions: Sequence[tuple[str, list[Any]]]) -> np.ndarray:
+        # The R-tree holds float32 envelopes rounded outward: read them instead of
+        # decoding every candidate's geometry blob.
+        xmin, ymin, xmax, ymax = bbox
+        sql = (f'SELECT r.id, r.minx, r.maxx, r.miny, r.maxy FROM "rtree_{layer}_{GEOM}" r '
+               f"WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?")
+        params: list[Any] = [xmax, xmin, ymax, ymin]
+        if conditions:
+            sql += (f' AND r.id IN (SELECT fid FROM "{layer}" WHERE '
+                    + " AND ".join(f"({c})" for c, _ in conditions) + ")")
+            for _, p in conditions:
+                params.extend(p)
+        rows = self._fetch(sql + " ORDER BY r.id", params)
+        return np.array(rows, dtype=float).reshape(len(rows), 5)
+
+    def _extent_sql(self, layer: str) -> str:
+        return f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_{GEOM}"'
+
     def _values_to_db(self, ctype: str, values: pd.Series) -> list[Any]:
         if ctype == "boolean":
             flags = values.astype("boolean")

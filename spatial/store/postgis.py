@@ -259,6 +259,22 @@ class PostGISWorkspace(Workspace):
     def _in_condition(self, column: str, values: list[Any]) -> tuple[str, list[Any]]:
         return f'"{column}" = ANY(?)', [values]
 
+    def _envelopes_in_bbox(self, layer: str, bbox: tuple[float, float, float, float],
+                           conditions: Sequence[tuple[str, list[Any]]]) -> np.ndarray:
+        # Envelopes as the GiST index stores them (float4 boxes rounded outward).
+        condition, params = self._bbox_condition(layer, bbox)
+        sql = (f"SELECT fid, ST_XMin(b), ST_XMax(b), ST_YMin(b), ST_YMax(b) FROM "
+               f"(SELECT fid, {GEOM}::box2d AS b FROM {self._t(layer)} WHERE ({condition})")
+        for extra, p in conditions:
+            sql += f" AND ({extra})"
+            params = [*params, *p]
+        rows = self._fetch(sql + ") AS candidates ORDER BY fid", params)
+        return np.array(rows, dtype=float).reshape(len(rows), 5)
+
+    def _extent_sql(self, layer: str) -> str:
+        return (f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                f"(SELECT ST_Extent({GEOM}) AS e FROM {self._t(layer)}) AS extent")
+
     def _values_to_db(self, ctype: str, values: pd.Series) -> list[Any]:
         if ctype == "boolean":
             flags = values.astype("boolean")
