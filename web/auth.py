@@ -75,7 +75,7 @@ USERS_TABLE = "users"
 TOKENS_TABLE = "api_tokens"
 USER_COLUMNS = {
     "username": "text", "password_hash": "text", "role": "text", "active": "boolean",
-    "created_at": "timestamp",
+    "created_at": "timestamp", "session_epoch": "integer",
 }
 TOKEN_COLUMNS = {"username": "text", "token_hash": "text", "created_at": "timestamp"}
 
@@ -242,8 +242,29 @@ def create_token(workspace: Workspace, username: str) -> str:
     return token
 
 
-def _stamp(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+def _stamp(password_hash: str, epoch: Any = None) -> str:
+    """What a session cookie must still match: the password hash and the session epoch.
+
+    Epoch 0 (or an account from before epochs existed) keeps the plain fingerprint, so
+    sessions opened before an upgrade stay valid.
+    """
+    text = password_hash if not epoch else f"{password_hash}\n{int(epoch)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def end_sessions(workspace: Workspace, username: str) -> None:
+    """End every browser session of ``username`` (signing out ends them on all devices).
+
+    Sessions are signed cookies the server does not list; bumping the account's session
+    epoch changes the stamp they must carry, so each is refused on its next request.
+    """
+    with workspace.transaction():
+        workspace.ensure_table(USERS_TABLE, USER_COLUMNS)  # adds the column to old tables
+        rows = _rows(workspace, USERS_TABLE, {"username": username})
+        if rows:
+            epoch = int(rows[0].get("session_epoch") or 0) + 1
+            workspace.update_rows(USERS_TABLE, {"session_epoch": epoch},
+                                  where={"username": username})
 
 
 def _active_user(workspace: Workspace, username: str, via: Any,
@@ -252,7 +273,7 @@ def _active_user(workspace: Workspace, username: str, via: Any,
     rows = _rows(workspace, USERS_TABLE, {"username": username})
     if not rows or not rows[0]["active"]:
         return None
-    current = _stamp(str(rows[0]["password_hash"]))
+    current = _stamp(str(rows[0]["password_hash"]), rows[0].get("session_epoch"))
     if stamp is not None and not hmac.compare_digest(stamp, current):
         return None
     return User(username=username, role=str(rows[0]["role"]), via=via, stamp=current)
@@ -269,7 +290,8 @@ def authenticate_password(workspace: Workspace, username: str, password: str,
         return None
     if not rows or not rows[0]["active"]:
         return None
-    return User(username=username, role=str(rows[0]["role"]), via=via, stamp=_stamp(stored))
+    return User(username=username, role=str(rows[0]["role"]), via=via,
+                stamp=_stamp(stored, rows[0].get("session_epoch")))
 
 
 def authenticate_token(workspace: Workspace, token: str) -> User | None:
@@ -502,9 +524,11 @@ async def current_user(
             raise _unauthorized(f"unsupported authorization scheme {scheme!r}")
         if user is None:
             raise _unauthorized("wrong credentials")
+        request.state.user = user
         return user
     session = read_session(request.cookies.get(SESSION_COOKIE), signing_key(settings))
     if session is None:
+        request.state.user = ANONYMOUS
         return ANONYMOUS
     if request.method not in SAFE_METHODS:
         sent = await _csrf_token_sent(request)
@@ -513,6 +537,8 @@ async def current_user(
     found = await run_in_threadpool(
         _active_user, workspace, session["u"], "session", str(session.get("s", ""))
     )
+    # Pages read it for the navigation (who is signed in) without asking again.
+    request.state.user = found or ANONYMOUS
     return found or ANONYMOUS
 
 

@@ -1,23 +1,35 @@
-"""Signing in and out of a browser session, and who the caller is."""
+"""Signing in and out of a browser session, and who the caller is.
+
+The same ``POST /login`` and ``POST /logout`` serve the sign-in page and scripts: a
+request from a browser form (it accepts ``text/html``) gets pages and redirects, a
+script gets JSON and status codes.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from spatial.schema import LANGS
+
+from ..app import TEMPLATES
 from ..auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     SESSION_MAX_AGE,
     CurrentUser,
     check_password,
+    end_sessions,
     new_session,
     signing_key,
 )
-from ..deps import SettingsDep, WorkspaceDep
+from ..deps import LangDep, SettingsDep, WorkspaceDep
+from ..i18n import t
 
 router = APIRouter(tags=["auth"])
 
@@ -38,12 +50,36 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
+def _from_browser(request: Request) -> bool:
+    """Whether a browser form sent the request (it wants a page back, not JSON)."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _login_page(request: Request, lang: str, *, status_code: int = 200, error: str | None = None,
+                next: str | None = None, username: str = "",
+                headers: dict[str, str] | None = None) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(
+        request, "login.html",
+        {"lang": lang, "langs": LANGS, "error": error, "next": _safe_next(next) or "/",
+         "username": username},
+        status_code=status_code, headers=headers,
+    )
+
+
+@router.get("/login", response_class=HTMLResponse, tags=["pages"])
+def login_page(request: Request, user: CurrentUser, lang: LangDep,
+               next: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    """The sign-in form; it posts to ``POST /login`` and comes back to ``next``."""
+    return _login_page(request, lang, next=next)
+
+
 @router.post("/login", response_model=Me, responses={401: {"description": "Wrong credentials"},
                       429: {"description": "Too many failed sign-ins from this address"}})
 async def login(
     request: Request,
     workspace: WorkspaceDep,
     settings: SettingsDep,
+    lang: LangDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str | None, Form()] = None,
@@ -52,12 +88,26 @@ async def login(
 
     The CSRF token comes back in the body and in the readable ``jer_csrf`` cookie;
     send it as ``X-CSRF-Token`` (or form field ``csrf_token``) with every write.
+    From the sign-in page, a refusal shows the page again with the reason.
     """
-    user = await check_password(request, workspace, username, password, via="session")
+    browser = _from_browser(request)
+    try:
+        user = await check_password(request, workspace, username, password, via="session")
+    except HTTPException as exc:
+        if not browser or exc.status_code != 429:
+            raise
+        wait = int((exc.headers or {}).get("Retry-After", "60"))
+        return _login_page(request, lang, status_code=429, next=next, username=username,
+                           error=t("pages_login_throttled", lang,
+                                   minutes=max(1, math.ceil(wait / 60))),
+                           headers=exc.headers)
     if user is None or user.username is None:
+        if browser:
+            return _login_page(request, lang, status_code=401, next=next, username=username,
+                               error=t("pages_login_wrong", lang))
         raise HTTPException(401, detail="wrong user name or password")
     cookie, csrf = new_session(user, signing_key(settings))
-    target = _safe_next(next)
+    target = _safe_next(next) or ("/" if browser else None)
     response: Response
     if target is not None:
         response = RedirectResponse(target, status_code=303)
@@ -73,10 +123,21 @@ async def login(
     return response
 
 
-@router.post("/logout", status_code=204)
-async def logout(user: CurrentUser) -> Response:
-    """End the browser session (a cookie-authenticated write, so it needs the CSRF token)."""
-    response = Response(status_code=204)
+@router.post("/logout", status_code=204,
+             responses={303: {"description": "From a browser form: back to the start page"}})
+async def logout(request: Request, user: CurrentUser, workspace: WorkspaceDep) -> Response:
+    """End the browser session (a cookie-authenticated write, so it needs the CSRF token).
+
+    The server ends every session of the account too (a copied cookie stops working),
+    which also signs the account out on its other devices.
+    """
+    if user.via == "session" and user.username is not None:
+        await run_in_threadpool(end_sessions, workspace, user.username)
+    response: Response
+    if _from_browser(request):
+        response = RedirectResponse("/", status_code=303)
+    else:
+        response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
     response.delete_cookie(CSRF_COOKIE, samesite="lax")
     return response

@@ -11,6 +11,7 @@ from spatial.schema import LANGS
 
 from ..app import TEMPLATES
 from ..assets import asset
+from ..auth import CurrentUser
 from ..deps import LangDep, SettingsDep, WorkspaceDep
 from ..i18n import LANG_COOKIE
 from ..maps import MAP_KINDS, MapKind, build_map
@@ -34,6 +35,7 @@ def map_page(
     workspace: WorkspaceDep,
     lang: LangDep,
     settings: SettingsDep,
+    user: CurrentUser,
     basemap: Literal["osm", "none"] | None = Query(default=None),
 ) -> HTMLResponse:
     """A map of the municipality: ``overview``, ``zoning``, ``restrictions`` or ``hazards``."""
