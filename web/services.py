@@ -3,16 +3,35 @@
 The domain functions take explicit GeoDataFrames and a rulebook; this module is the one
 place that knows which workspace layers feed them, so the CLI, the API and the report
 compute the same numbers from the same inputs.
+
+It also holds what a server keeps between requests: the built constraint layers of a
+workspace (:func:`cached_constraint_layers`, rebuilt when a constraint layer or the
+rulebook changes, see :func:`constraint_fingerprint`) and a small LRU of forecast and
+allocation results (:class:`ResultCache`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import pandas as pd
 
+from spatial.errors import InputError, NotFoundError
+from spatial.schema import layer_schema
 from spatial.store import Workspace
 from spatial.zoning import ConstraintLayers, Rulebook, load_rulebook
+
+if TYPE_CHECKING:
+    from spatial.hazards import ExposureSummary, RelocationCandidates
 
 #: Workspace layers the constraint engine reads.
 CONSTRAINT_LAYERS = (
@@ -55,3 +74,332 @@ def read_parcels(workspace: Workspace, cadastral_nos: list[str] | None = None) -
     if cadastral_nos:
         parcels = parcels[parcels["cadastral_no"].isin(cadastral_nos)]
     return parcels.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- publication
+
+#: Layers the public map pages show; the public may export them (never personal columns).
+#: A layer's metadata entry ``published`` ("true"/"false") overrides this default.
+PUBLISHED_LAYERS = (
+    "municipality", "settlements", "parcels", "zones", "protected_areas", "water_bodies",
+    "forest_fund", "hazard_zones", "restrictions",
+)
+
+
+def layer_published(workspace: Workspace, layer: str) -> bool:
+    """Whether the public (nobody signed in) may download ``layer``."""
+    value = workspace.layer_metadata(layer).get("published")
+    if value is not None:
+        return value.strip().lower() in ("true", "yes", "1")
+    return layer in PUBLISHED_LAYERS
+
+
+def personal_columns(layer: str) -> tuple[str, ...]:
+    """Columns of ``layer`` that the data model marks personal (right holders)."""
+    return layer_schema(layer).personal_columns
+
+
+# --------------------------------------------------------------------------- population
+
+
+def population_series(
+    workspace: Workspace | None, path: str | Path | None = None,
+    records: list[dict[str, Any]] | None = None,
+) -> pd.DataFrame | None:
+    """The population series for a forecast: given rows, a CSV, or the demo's own.
+
+    ``records`` (``settlement, year, population[, households]``) come from an API body;
+    ``path`` from ``--population``; on the demo workspace the shipped series is used, so
+    the demo forecasts without any file. ``None`` when there is none.
+    """
+    from spatial.demand import read_population_csv
+
+    if records is not None:
+        return pd.DataFrame.from_records(records)
+    if path is not None:
+        return read_population_csv(path)
+    if workspace is not None and workspace.metadata().get("demo") == "isfana":
+        from jer_data import DEMO_DIR
+
+        return read_population_csv(DEMO_DIR / "population.csv")
+    return None
+
+
+def population_stamp(
+    workspace: Workspace, records: list[dict[str, Any]] | None = None
+) -> tuple[Any, ...]:
+    """What identifies the population series :func:`population_series` would use."""
+    if records is not None:
+        text = json.dumps(records, sort_keys=True, default=str, ensure_ascii=False)
+        return ("records", hashlib.sha256(text.encode()).hexdigest())
+    if workspace.metadata().get("demo") == "isfana":
+        from jer_data import DEMO_DIR
+
+        return ("demo", file_stamp(DEMO_DIR / "population.csv"))
+    return ("none",)
+
+
+# --------------------------------------------------------------------------- hazards
+
+
+def compute_exposure(workspace: Workspace) -> tuple[ExposureSummary, RelocationCandidates]:
+    """Hazard exposure and relocation candidates of a workspace (no personal columns)."""
+    from spatial.hazards import hazard_exposure, relocation_candidates
+
+    frames = read_layers(workspace, ["hazard_zones", "parcels", "settlements", "facilities"])
+    missing = [name for name in ("hazard_zones", "parcels") if name not in frames]
+    if missing:
+        raise InputError(
+            f"the workspace has no {' and no '.join(missing)} layer; import "
+            f"{'it' if len(missing) == 1 else 'them'} first"
+        )
+    hazards = frames.pop("hazard_zones")
+    summary = hazard_exposure(
+        hazards, parcels=frames["parcels"], settlements=frames.get("settlements"),
+        facilities=frames.get("facilities"),
+    )
+    candidates = relocation_candidates(
+        hazards, parcels=frames["parcels"], settlements=frames.get("settlements"),
+    )
+    return summary, candidates
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def file_stamp(path: str | Path) -> tuple[str, int | None, int | None]:
+    """A file's resolved path, modification time (ns) and size; ``None`` if it is missing."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return (str(p), None, None)
+    return (str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def rulebook_stamp(workspace: Workspace) -> tuple[Any, ...]:
+    """What identifies the rulebook :func:`resolve_rulebook` loads for ``workspace``.
+
+    The workspace's rulebook file and every shipped rulebook (a municipal rulebook
+    ``extends:`` one of them), each by path, modification time and size.
+    """
+    from spatial.zoning import default_rulebook_path
+
+    recorded = workspace.metadata().get("rulebook") or None
+    files = [Path(recorded)] if recorded else []
+    files += sorted(default_rulebook_path().parent.glob("*.yaml"))
+    return tuple(file_stamp(f) for f in files)
+
+
+def layer_stamp(workspace: Workspace, layer: str, present: set[str] | None = None
+                ) -> tuple[Any, ...]:
+    """A value that changes whenever the content or metadata of ``layer`` changes.
+
+    Parcels record every write in their history, so the newest history entry and the
+    count identify their state. The other layers only change by imports, and both
+    stores never reuse a feature id: an append raises the count, a replacement gives
+    every feature an id above all earlier ones, so the count and the lowest id
+    identify the content. Each read goes through the store's indexes (a count, one
+    row by ``fid``, one history row), never through the layer's features.
+    """
+    present = set(workspace.layers()) if present is None else present
+    if layer not in present:
+        return (layer, "absent")
+    meta = tuple(sorted(workspace.layer_metadata(layer).items()))
+    count = workspace.count(layer)
+    if layer_schema(layer).versioned:
+        newest = workspace.history(None, limit=1, include_personal=False)
+        last = None if not newest else (
+            newest[0].fid, newest[0].version, newest[0].action, newest[0].at.isoformat()
+        )
+        return (layer, count, last, meta)
+    first = workspace.read_layer(layer, columns=[], limit=1)
+    first_fid = int(first["fid"].iloc[0]) if len(first) else None
+    return (layer, count, first_fid, meta)
+
+
+def workspace_fingerprint(workspace: Workspace, layers: tuple[str, ...] | list[str]
+                          ) -> tuple[Any, ...]:
+    """Workspace URL, rulebook and the state of ``layers``: equal means same inputs."""
+    present = set(workspace.layers())
+    return (
+        workspace.url, rulebook_stamp(workspace),
+        tuple(layer_stamp(workspace, name, present) for name in layers),
+    )
+
+
+def constraint_fingerprint(workspace: Workspace) -> tuple[Any, ...]:
+    """The fingerprint of what a constraint check reads: rulebook and constraint layers."""
+    return workspace_fingerprint(workspace, CONSTRAINT_LAYERS)
+
+
+# --------------------------------------------------------------------------- caches
+
+
+@dataclass(eq=False)
+class CachedConstraints:
+    """Constraint layers and rulebook of one workspace state, shared by every check.
+
+    GEOS prepared geometries are not thread-safe (they build indexes lazily on first
+    use), so hold :attr:`lock` while running checks on :attr:`layers`.
+    """
+
+    layers: ConstraintLayers
+    rulebook: Rulebook
+    fingerprint: tuple[Any, ...]
+    built_at: float
+    checked_at: float
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class ConstraintCache:
+    """Built constraint layers per workspace, rebuilt only when their inputs change.
+
+    Building them (validating the layers, deriving water zones, indexing) costs far
+    more than a check, so a server keeps them. The fingerprint
+    (:func:`constraint_fingerprint`) is re-read when the entry is older than
+    ``max_age`` seconds: with the default a change of a layer or the rulebook reaches
+    checks within a second; ``max_age=0`` re-reads it on every call.
+    """
+
+    def __init__(self, *, max_age: float = 1.0) -> None:
+        self.max_age = max_age
+        self.builds = 0
+        self._entries: dict[str, CachedConstraints] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock_for(self, url: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(url, threading.Lock())
+
+    def invalidate(self, url: str | None = None) -> None:
+        """Forget one workspace's entry (all entries when ``url`` is ``None``)."""
+        with self._guard:
+            if url is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(url, None)
+
+    def get(self, workspace: Workspace, *, max_age: float | None = None) -> CachedConstraints:
+        """The constraint layers of ``workspace`` as they are now (within ``max_age``)."""
+        age = self.max_age if max_age is None else max_age
+        url = workspace.url
+        entry = self._entries.get(url)
+        if entry is not None and time.monotonic() - entry.checked_at < age:
+            return entry
+        lock = self._lock_for(url)
+        # While another thread re-reads the fingerprint, a fresh-enough entry is served.
+        if not lock.acquire(blocking=entry is None or age <= 0):
+            assert entry is not None
+            return entry
+        try:
+            entry = self._entries.get(url)
+            if entry is not None and time.monotonic() - entry.checked_at < age:
+                return entry
+            fingerprint = constraint_fingerprint(workspace)
+            now = time.monotonic()
+            if entry is not None and entry.fingerprint == fingerprint:
+                entry.checked_at = now
+                return entry
+            book = resolve_rulebook(None, workspace)
+            layers = constraint_layers(workspace, book)
+            entry = CachedConstraints(layers=layers, rulebook=book, fingerprint=fingerprint,
+                                      built_at=now, checked_at=now)
+            with self._guard:
+                self._entries[url] = entry
+                self.builds += 1
+            return entry
+        finally:
+            lock.release()
+
+
+class ResultCache:
+    """A small LRU of computed results; one computation per key at a time.
+
+    Forecasts and allocations take seconds; keyed by a workspace fingerprint and the
+    options, a repeated request is answered from memory and a changed input misses.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self.computed = 0
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The cached value of ``key``, computing it (once, whoever asks) if missing."""
+        with self._guard:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+            value = compute()
+            with self._guard:
+                self._items[key] = value
+                self.computed += 1
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self._locks.pop(key, None)
+            return value
+
+
+_STATE_GUARD = threading.Lock()
+
+
+def _state_item(state: Any, name: str, make: Callable[[], Any]) -> Any:
+    with _STATE_GUARD:
+        if not hasattr(state, name):
+            setattr(state, name, make())
+        return getattr(state, name)
+
+
+def constraint_cache(state: Any) -> ConstraintCache:
+    """The app's constraint cache (``app.state.constraint_cache``), made on first use."""
+    cache: ConstraintCache = _state_item(state, "constraint_cache", ConstraintCache)
+    return cache
+
+
+def result_cache(state: Any) -> ResultCache:
+    """The app's LRU of forecast, allocation and exposure results."""
+    cache: ResultCache = _state_item(state, "result_cache", ResultCache)
+    return cache
+
+
+def cached_constraint_layers(state: Any, workspace: Workspace, *,
+                             max_age: float | None = None) -> CachedConstraints:
+    """Constraint layers and rulebook of ``workspace``, built once per state of its inputs.
+
+    Parameters
+    ----------
+    state
+        ``app.state`` of the FastAPI app (``request.app.state``): the cache lives there.
+    workspace
+        The workspace of the request; entries are keyed by its URL.
+    max_age
+        Seconds a confirmed fingerprint is trusted (default: the cache's, 1 s); ``0``
+        re-reads it now, e.g. before recording a check in a request's file.
+
+    Returns
+    -------
+    CachedConstraints
+        Hold its ``lock`` while checking against its ``layers``.
+    """
+    return constraint_cache(state).get(workspace, max_age=max_age)
+
+
+def find_parcel_frame(workspace: Workspace, cadastral_no: str) -> gpd.GeoDataFrame:
+    """One parcel (no personal columns) as a one-row frame, found through the key index."""
+    found = workspace.read_layer(
+        "parcels", where={"cadastral_no": str(cadastral_no)},
+        columns=["cadastral_no", "land_category", "designated_use"], include_personal=False,
+    )
+    if found.empty:
+        raise NotFoundError(f"no parcel with cadastral number {cadastral_no!r}")
+    return found
