@@ -69,15 +69,9 @@ OptionalWorkspaceOpt = Annotated[
 
 def _population(path: Path | None, workspace: Any | None) -> pd.DataFrame | None:
     """The population series: the given CSV, or the demo's on the demo workspace."""
-    from spatial.demand import read_population_csv
+    from .services import population_series
 
-    if path is not None:
-        return read_population_csv(path)
-    if workspace is not None and workspace.metadata().get("demo") == "isfana":
-        from jer_data import DEMO_DIR
-
-        return read_population_csv(DEMO_DIR / "population.csv")
-    return None
+    return population_series(workspace, path)
 
 
 def _rulebook(path: Path | None, workspace: Any = None) -> Any:

@@ -251,22 +251,11 @@ def hazards_exposure(
     format: FormatOpt = "table",
 ) -> None:
     """Exposure by hazard type and class: parcels, hectares, households, people, facilities."""
-    from spatial.hazards import hazard_exposure, relocation_candidates
-
-    from .services import read_layers
+    from .services import compute_exposure
 
     as_json = format == "json"
-    with _errors(as_json):
-        with _open(workspace) as ws:
-            frames = read_layers(ws, ["hazard_zones", "parcels", "settlements", "facilities"])
-        hazards = frames.pop("hazard_zones")
-        summary = hazard_exposure(
-            hazards, parcels=frames["parcels"], settlements=frames.get("settlements"),
-            facilities=frames.get("facilities"),
-        )
-        candidates = relocation_candidates(
-            hazards, parcels=frames["parcels"], settlements=frames.get("settlements"),
-        )
+    with _errors(as_json), _open(workspace) as ws:
+        summary, candidates = compute_exposure(ws)
     if as_json:
         _print_json({"exposure": summary.to_dict(), "relocation": candidates.to_dict()})
         return
