@@ -26,8 +26,13 @@ from spatial.errors import (
 
 log = logging.getLogger("jer.web")
 
+
+class TooLargeError(InputError):
+    """An upload over the size or feature-count limit of the settings (HTTP 413)."""
+
 #: Domain error -> HTTP status. Looked up along the exception's MRO, most specific first.
 ERROR_STATUS: dict[type[JerError], int] = {
+    TooLargeError: 413,
     RulebookError: 422,
     ValidationError: 422,
     InputError: 400,

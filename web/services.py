@@ -26,7 +26,7 @@ import geopandas as gpd
 import pandas as pd
 
 from spatial.errors import InputError, NotFoundError
-from spatial.schema import layer_schema
+from spatial.schema import layer_schema, load_schema
 from spatial.store import Workspace
 from spatial.zoning import ConstraintLayers, Rulebook, load_rulebook
 
@@ -94,6 +94,11 @@ def layer_published(workspace: Workspace, layer: str) -> bool:
     return layer in PUBLISHED_LAYERS
 
 
+def schema_layer_names() -> list[str]:
+    """Every layer of the data model, in schema order."""
+    return list(load_schema().layers)
+
+
 def personal_columns(layer: str) -> tuple[str, ...]:
     """Columns of ``layer`` that the data model marks personal (right holders)."""
     return layer_schema(layer).personal_columns
@@ -126,12 +131,15 @@ def population_series(
 
 
 def population_stamp(
-    workspace: Workspace, records: list[dict[str, Any]] | None = None
+    workspace: Workspace, path: str | Path | None = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> tuple[Any, ...]:
     """What identifies the population series :func:`population_series` would use."""
     if records is not None:
         text = json.dumps(records, sort_keys=True, default=str, ensure_ascii=False)
         return ("records", hashlib.sha256(text.encode()).hexdigest())
+    if path is not None:
+        return ("file", file_stamp(path))
     if workspace.metadata().get("demo") == "isfana":
         from jer_data import DEMO_DIR
 
@@ -327,6 +335,14 @@ class ResultCache:
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
+
+    def peek(self, key: Hashable) -> Any:
+        """The cached value of ``key``, or ``None`` (never computes)."""
+        with self._guard:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The cached value of ``key``, computing it (once, whoever asks) if missing."""
