@@ -14,6 +14,11 @@ forecast (population projection and land demand), indexing the constraint layers
 candidate selection, capacity for every use with demand, the demand–capacity balance,
 allocation (medium scenario) and the draft transformation requests. The last line is
 the JSON result ``bench.run_all`` collects.
+
+``--compare-old`` also runs capacity the way it was measured before the overlaps and the
+cuts were shared between uses (:func:`capacity_one_check_per_use`: one full constraint
+check with remainders per use and category group), for the capacity step and for the
+whole section, side by side in the same run, and asserts that every number is identical.
 """
 
 from __future__ import annotations
@@ -34,9 +39,15 @@ import shapely
 from jer_data import DEMO_DIR
 from jer_data.demo.generate import build_isfana
 from spatial.demand import DemandNorms, land_demand, project_population, read_population_csv
+from spatial.demand import capacity as capacity_module
 from spatial.demand.allocation import allocate
-from spatial.demand.capacity import candidate_parcels, demand_balance, land_capacity
-from spatial.zoning import ConstraintLayers, load_rulebook
+from spatial.demand.capacity import (
+    CapacityResult,
+    candidate_parcels,
+    demand_balance,
+    land_capacity,
+)
+from spatial.zoning import ConstraintLayers, Proposal, check_parcels, load_rulebook
 
 GOAL_SECONDS = 30.0
 GAP_M = 1000.0
@@ -93,10 +104,79 @@ def tiled_municipality(n_parcels: int) -> tuple[dict[str, gpd.GeoDataFrame], pd.
     return out, pd.concat(people, ignore_index=True)
 
 
+def capacity_one_check_per_use(
+    parcels: gpd.GeoDataFrame, layers: ConstraintLayers, rulebook: Any, *, uses: Any,
+    n_jobs: int = 1, candidates: gpd.GeoDataFrame | None = None,
+    settlements: gpd.GeoDataFrame | None = None, min_developable_m2: float = 1.0,
+) -> CapacityResult:
+    """:func:`land_capacity` as it was before the overlaps were shared between uses.
+
+    Per use and per category group (fits the use / must change category) one full
+    :func:`check_parcels` with remainders; kept here as the baseline of ``--compare-old``.
+    """
+    uses = tuple(dict.fromkeys(uses))
+    cand = candidates if candidates is not None else candidate_parcels(
+        parcels, settlements=settlements)
+    frames = []
+    for use in uses:
+        current = cand["land_category"].to_numpy(dtype=object)
+        fits_list = rulebook.uses[use].categories
+        fits = np.isin(current, np.array(fits_list, dtype=object))
+        parts = []
+        for fit in (True, False):
+            sel = np.flatnonzero(fits == fit)
+            if not sel.size:
+                continue
+            sub = cand.iloc[sel]
+            target = None if fit else fits_list[0]
+            batch = check_parcels(sub, Proposal(target_use=use, target_category=target),
+                                  layers, rulebook, n_jobs=n_jobs, with_remainder=True)
+            t = batch.table
+            whole = capacity_module._whole_prohibited(batch.reasons, len(sub))
+            remainder = np.minimum(t["remainder_m2"].to_numpy(dtype=float),
+                                   t["area_m2"].to_numpy(dtype=float))
+            developable = np.where(whole, 0.0, remainder)
+            developable = np.where(
+                (developable > 0.0) & (developable >= min_developable_m2), developable, 0.0)
+            verdict = t["verdict"].to_numpy(dtype=object)
+            parts.append(pd.DataFrame({
+                "parcel": sub.index.to_numpy(dtype=object),
+                "cadastral_no": sub["cadastral_no"].to_numpy(dtype=object),
+                "settlement": sub["settlement"].to_numpy(dtype=object),
+                "use": use, "verdict": verdict,
+                "candidate_ha": t["area_m2"].to_numpy(dtype=float) / 1e4,
+                "developable_ha": developable / 1e4,
+                "conditional": verdict == "conditional",
+                "needs_category_change": not fit,
+                "current_category": current[sel],
+                "target_category": current[sel] if fit else target,
+                "prohibiting_rules": t["prohibiting_rules"].to_numpy(dtype=object),
+                "whole_prohibited": whole,
+                "candidate_reasons": sub["candidate_reasons"].to_numpy(dtype=object),
+                "_pos": sel,
+            }))
+        if parts:
+            frames.append(pd.concat(parts, ignore_index=True).sort_values("_pos", kind="stable"))
+    per = pd.concat(frames, ignore_index=True)
+    geometry = cand.geometry.to_numpy()[per["_pos"].to_numpy(dtype=np.int64)]
+    per = per.drop(columns="_pos")
+    per_gdf = gpd.GeoDataFrame(per, geometry=gpd.GeoSeries(geometry, crs=cand.crs).values,
+                               crs=cand.crs)
+    return CapacityResult(table=capacity_module._summarise(per), parcels=per_gdf, uses=uses)
+
+
+def _same_capacity(new: CapacityResult, old: CapacityResult) -> None:
+    pd.testing.assert_frame_equal(new.table, old.table, check_exact=True)
+    pd.testing.assert_frame_equal(pd.DataFrame(new.parcels), pd.DataFrame(old.parcels),
+                                  check_exact=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--parcels", type=int, default=100_000)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--compare-old", action="store_true",
+                        help="also time capacity the old way and assert identical results")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -123,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     uses = sorted(demand.frame.loc[demand.frame["hectares"] > 0, "use"].unique())
     capacity = timed("capacity", lambda: land_capacity(
         parcels, constraint, rulebook, uses=uses, candidates=candidates, n_jobs=args.jobs))
+    if args.compare_old:
+        t0 = time.perf_counter()
+        old = capacity_one_check_per_use(parcels, constraint, rulebook, uses=uses,
+                                         candidates=candidates, n_jobs=args.jobs)
+        old_capacity_s = time.perf_counter() - t0
+        _same_capacity(capacity, old)
     balance = timed("balance", lambda: demand_balance(demand, capacity))
     allocation = timed("allocation", lambda: allocate(
         demand, capacity, parcels, scenario="medium", settlements=settlements,
@@ -145,6 +231,20 @@ def main(argv: list[str] | None = None) -> int:
         write_space_xlsx(section, Path(tmp) / "space-ky.xlsx", "ky")
     report_render = time.perf_counter() - t0
     report_total = report_compute + report_render
+    old_compute = None
+    if args.compare_old:
+        from unittest import mock
+
+        t0 = time.perf_counter()
+        with mock.patch.object(capacity_module, "land_capacity", capacity_one_check_per_use):
+            old_section = space_section(layers, rulebook=rulebook, population=history,
+                                        horizon=5, scenario="medium", lang="ky",
+                                        n_jobs=args.jobs)
+        old_compute = time.perf_counter() - t0
+        for name in ("capacity", "demand_balance", "allocation", "unmet", "draft_requests",
+                     "compliance", "zoning", "restrictions"):
+            pd.testing.assert_frame_equal(getattr(section, name), getattr(old_section, name),
+                                          check_exact=True)
 
     print(f"tiled municipality: {len(parcels):,} parcels, {len(settlements)} settlements, "
           f"{len(layers['zones'])} zones (built in {build:.1f} s, not counted)")
@@ -157,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"whole Space section (jer report space): compute {report_compute:.2f} s + "
           f"HTML/XLSX {report_render:.2f} s = {report_total:.2f} s (goal < {GOAL_SECONDS:.0f} s); "
           f"HTML {len(html) / 1e6:.2f} MB")
+    if old_compute is not None:
+        print(f"before/after, same run: capacity step {old_capacity_s:.2f} s -> "
+              f"{steps['capacity']:.2f} s ({old_capacity_s / steps['capacity']:.1f}x); "
+              f"whole section compute {old_compute:.2f} s -> {report_compute:.2f} s; "
+              f"results identical")
     results = {
         "benchmark": "space_section",
         "parcels": len(parcels),
@@ -174,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         "allocated_parcels": len(allocation.chosen),
         "allocated_ha": round(float(np.sum(allocation.chosen["developable_ha"])), 2),
     }
+    if old_compute is not None:
+        results["old"] = {"capacity_s": round(old_capacity_s, 3),
+                          "report_compute_s": round(old_compute, 3), "identical": True}
     print(json.dumps(results))
     return 0
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import Problem, ValidationError
 from ..zoning import ConstraintLayers, Proposal, Rulebook, check_parcels
+from ..zoning.engine import Measured, measure, prohibiting, remainder_areas
 from .table import DemandTable
 
 __all__ = [
@@ -40,6 +41,12 @@ CANDIDATE_REASONS: tuple[str, ...] = ("unused", "reserve", "state_ag_fund", "mun
 #: Columns of :attr:`CapacityResult.table`.
 CAPACITY_COLUMNS: tuple[str, ...] = (
     "settlement", "use", "candidate_ha", "developable_ha", "conditional_ha", "parcels",
+)
+#: Columns of :attr:`CapacityResult.parcels` besides the geometry, in order.
+_PER_PARCEL_COLUMNS: tuple[str, ...] = (
+    "parcel", "cadastral_no", "settlement", "use", "verdict", "candidate_ha",
+    "developable_ha", "conditional", "needs_category_change", "current_category",
+    "target_category", "prohibiting_rules", "whole_prohibited", "candidate_reasons",
 )
 _REQUIRED = ("cadastral_no", "land_category", "ownership", "in_use", "state_ag_fund")
 #: Label of candidate land that lies in no settlement and could not be assigned to one.
@@ -195,14 +202,29 @@ def _whole_prohibited(reasons: pd.DataFrame, n: int) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _UseCheck:
+    """What one use's checks found, before the remainders are cut."""
+
+    frame: pd.DataFrame
+    cuts: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def _check_use(
     cand: gpd.GeoDataFrame, use: str, layers: ConstraintLayers, rulebook: Rulebook, *,
-    n_jobs: int, min_developable_m2: float,
-) -> pd.DataFrame:
+    measured: Measured, n_jobs: int,
+) -> _UseCheck:
+    """Check every candidate for ``use``; the cuts are the features to subtract per parcel.
+
+    Parcels whose category fits the use keep it, the others are checked with the use's
+    first category as the target, so the candidates are checked in two groups. Parcels
+    refused as a whole get no cuts: nothing of them counts, whatever a cut would leave.
+    """
     current = cand["land_category"].to_numpy(dtype=object)
     fits_list = rulebook.uses[use].categories
     fits = np.isin(current, np.array(fits_list, dtype=object))
     parts = []
+    cut_pos, cut_layer, cut_feature = [], [], []
     for fit in (True, False):
         sel = np.flatnonzero(fits == fit)
         if not sel.size:
@@ -211,15 +233,16 @@ def _check_use(
         target = None if fit else fits_list[0]
         batch = check_parcels(
             sub, Proposal(target_use=use, target_category=target), layers, rulebook,
-            n_jobs=n_jobs, with_remainder=True,
+            n_jobs=n_jobs, measured=measured.take(sel),
         )
+        assert batch.evaluation is not None  # check_parcels always keeps it
         t = batch.table
         whole = _whole_prohibited(batch.reasons, len(sub))
-        remainder = np.minimum(t["remainder_m2"].to_numpy(dtype=float),
-                               t["area_m2"].to_numpy(dtype=float))
-        developable = np.where(whole, 0.0, remainder)
-        developable = np.where(
-            (developable > 0.0) & (developable >= min_developable_m2), developable, 0.0)
+        pos, layer, feature = prohibiting(batch.evaluation)
+        keep = ~whole[pos]
+        cut_pos.append(sel[pos[keep]])
+        cut_layer.append(layer[keep])
+        cut_feature.append(feature[keep])
         verdict = t["verdict"].to_numpy(dtype=object)
         parts.append(pd.DataFrame({
             "parcel": sub.index.to_numpy(dtype=object),
@@ -228,7 +251,6 @@ def _check_use(
             "use": use,
             "verdict": verdict,
             "candidate_ha": t["area_m2"].to_numpy(dtype=float) / 1e4,
-            "developable_ha": developable / 1e4,
             "conditional": verdict == "conditional",
             "needs_category_change": not fit,
             "current_category": current[sel],
@@ -238,9 +260,37 @@ def _check_use(
             "candidate_reasons": sub["candidate_reasons"].to_numpy(dtype=object),
             "_pos": sel,
         }))
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True).sort_values("_pos", kind="stable")
+    frame = (pd.concat(parts, ignore_index=True).sort_values("_pos", kind="stable")
+             if parts else pd.DataFrame())
+    empty = np.empty(0, dtype=np.int64)
+    cuts = tuple(np.concatenate([*c, empty]).astype(np.int64)
+                 for c in (cut_pos, cut_layer, cut_feature))
+    return _UseCheck(frame=frame, cuts=(cuts[0], cuts[1], cuts[2]))
+
+
+def _developable(
+    checks: Sequence[_UseCheck], cand: gpd.GeoDataFrame, layers: ConstraintLayers, *,
+    area: np.ndarray, n_jobs: int, min_developable_m2: float,
+) -> list[pd.DataFrame]:
+    """Each use's frame with ``developable_ha``: the remainder free of its prohibitions.
+
+    The remainders of all uses are cut in one pass (:func:`remainder_areas`), each
+    distinct (parcel, prohibiting features) once; a parcel refused as a whole counts 0.
+    """
+    remainder = remainder_areas(cand.geometry.to_numpy(), [c.cuts for c in checks], layers,
+                                n_jobs=n_jobs)
+    frames = []
+    for check, left in zip(checks, remainder, strict=True):
+        frame = check.frame
+        if not len(frame):
+            continue
+        pos = frame["_pos"].to_numpy(dtype=np.int64)
+        developable = np.where(frame["whole_prohibited"].to_numpy(dtype=bool), 0.0,
+                               np.minimum(left[pos], area[pos]))
+        developable = np.where(
+            (developable > 0.0) & (developable >= min_developable_m2), developable, 0.0)
+        frames.append(frame.assign(developable_ha=developable / 1e4))
+    return frames
 
 
 def land_capacity(
@@ -301,19 +351,20 @@ def land_capacity(
     uses = tuple(dict.fromkeys(uses))
     cand = candidates if candidates is not None else candidate_parcels(
         parcels, settlements=settlements)
-    frames = [_check_use(cand, use, layers, rulebook, n_jobs=n_jobs,
-                         min_developable_m2=min_developable_m2) for use in uses]
-    frames = [f for f in frames if len(f)]
+    # The overlaps of every candidate with every feature do not depend on the use: they
+    # are measured once here and each use's checks only look up its regimes.
+    measured = measure(cand.geometry.to_numpy(), layers, n_jobs=n_jobs)
+    checks = [_check_use(cand, use, layers, rulebook, measured=measured, n_jobs=n_jobs)
+              for use in uses]
+    frames = _developable(checks, cand, layers, area=measured.area, n_jobs=n_jobs,
+                          min_developable_m2=min_developable_m2)
     geom_name = cand.geometry.name
     if frames:
-        per = pd.concat(frames, ignore_index=True)
+        per = pd.concat(frames, ignore_index=True)[[*_PER_PARCEL_COLUMNS, "_pos"]]
         geometry = cand.geometry.to_numpy()[per["_pos"].to_numpy(dtype=np.int64)]
         per = per.drop(columns="_pos")
     else:
-        per = pd.DataFrame({c: pd.Series(dtype=object) for c in (
-            "parcel", "cadastral_no", "settlement", "use", "verdict", "candidate_ha",
-            "developable_ha", "conditional", "needs_category_change", "current_category",
-            "target_category", "prohibiting_rules", "whole_prohibited", "candidate_reasons")})
+        per = pd.DataFrame({c: pd.Series(dtype=object) for c in _PER_PARCEL_COLUMNS})
         per[["candidate_ha", "developable_ha"]] = per[["candidate_ha", "developable_ha"]].astype(
             float)
         geometry = np.array([], dtype=object)

@@ -11,7 +11,7 @@ batch row of a parcel and its single check are the same computation.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -27,7 +27,7 @@ from .check import (
     geometry_problems,
     resolve_tolerance,
 )
-from .engine import PROHIBITED, VERDICTS, evaluate, materialise, remainders
+from .engine import PROHIBITED, VERDICTS, Evaluation, Measured, evaluate, materialise, remainders
 from .layers import ConstraintLayers
 from .rulebook import REGIMES, Rulebook
 
@@ -58,12 +58,16 @@ class BatchResult:
         the input's index label and ``row`` its 0-based position.
     parcels
         The parcels checked, for :meth:`to_geodataframe`.
+    evaluation
+        The engine's arrays behind the tables (subject positions as in ``row``), for
+        callers that go on computing with them (capacity cuts the prohibiting features).
     """
 
     table: pd.DataFrame
     reasons: pd.DataFrame
     parcels: gpd.GeoDataFrame
     proposal: Proposal | None
+    evaluation: Evaluation | None = field(default=None, repr=False, compare=False)
 
     def reasons_for(self, label: Hashable, *, notes: bool = False) -> list[Reason]:
         """Reasons (or notes) of one parcel, as :class:`Reason` objects."""
@@ -135,6 +139,7 @@ def check_parcels(
     tolerance_m2: float | None = None,
     tolerance_share: float | None = None,
     with_remainder: bool = False,
+    measured: Measured | None = None,
 ) -> BatchResult:
     """Check every parcel against one proposal, or (``None``) its current use and category.
 
@@ -156,6 +161,10 @@ def check_parcels(
     with_remainder
         Also measure each parcel's area free of every prohibition (costs a difference
         per prohibiting feature).
+    measured
+        :func:`~spatial.zoning.engine.measure` of these parcels' geometries, when already
+        made: the overlaps do not depend on the proposal, so checking the same parcels
+        against several proposals needs them once.
 
     Raises
     ------
@@ -200,7 +209,8 @@ def check_parcels(
 
     tolerance = resolve_tolerance(rulebook, tolerance_m2, tolerance_share)
     subjects = build_subjects(geoms, land_category, designated_use, proposal, rulebook)
-    ev = evaluate(subjects, layers, rulebook, tolerance=tolerance, n_jobs=n_jobs)
+    ev = evaluate(subjects, layers, rulebook, tolerance=tolerance, n_jobs=n_jobs,
+                  measured=measured)
     cols = materialise(ev, layers, rulebook)
 
     labels = parcels.index.to_numpy(dtype=object)
@@ -236,4 +246,4 @@ def check_parcels(
     if with_remainder:
         table["remainder_m2"] = shapely.area(remainders(geoms, ev, layers))
     return BatchResult(table=table, reasons=reasons, parcels=parcels,
-                       proposal=None if proposal == Proposal() else proposal)
+                       proposal=None if proposal == Proposal() else proposal, evaluation=ev)

@@ -30,9 +30,13 @@ __all__ = [
     "KINDS",
     "VERDICTS",
     "Evaluation",
+    "Measured",
     "Subjects",
     "evaluate",
     "materialise",
+    "measure",
+    "prohibiting",
+    "remainder_areas",
     "remainders",
     "uses_on",
 ]
@@ -46,6 +50,8 @@ PERMITTED, CONDITIONAL, PROHIBITED = range(3)
 
 #: Below this many pairs threads cost more than they save.
 _MIN_PAIRS_PER_THREAD = 5_000
+#: Likewise for parcels to cut (each costs a polygon difference, far more than a pair test).
+_MIN_CUTS_PER_THREAD = 500
 #: Uncovered parts smaller than this share of the parcel are rounding, not "outside zones".
 _OUTSIDE_EPS = 1e-9
 
@@ -183,6 +189,50 @@ def overlap_pairs(
     return _map_chunks(measure, _chunks(len(pos), n_jobs), len(pos), n_jobs)
 
 
+@dataclass(frozen=True)
+class Measured:
+    """The geometric half of an evaluation: parcel areas and overlapping pairs per layer.
+
+    It depends only on the parcels and the layers, not on the proposal, so a caller
+    checking the same parcels against several proposals (capacity for each use) measures
+    once and passes it to :func:`evaluate` each time.
+    """
+
+    area: np.ndarray
+    pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+    def __len__(self) -> int:
+        return len(self.area)
+
+    def take(self, sel: np.ndarray) -> Measured:
+        """The measurement of the parcels at positions ``sel`` (renumbered 0..len-1).
+
+        Pairs keep their order, so every sum over a parcel's pairs adds up in the same
+        order as when the selection is measured on its own.
+        """
+        sel = np.asarray(sel, dtype=np.int64)
+        new = np.full(len(self.area), -1, dtype=np.int64)
+        new[sel] = np.arange(sel.size)
+        pairs = {}
+        for name, (pos, feat, overlap) in self.pairs.items():
+            keep = new[pos] >= 0
+            pairs[name] = (new[pos[keep]], feat[keep], overlap[keep])
+        return Measured(area=self.area[sel], pairs=pairs)
+
+
+def measure(geoms: np.ndarray, layers: ConstraintLayers, *, n_jobs: int = 1) -> Measured:
+    """Area of every parcel and every (parcel, feature, overlap > 0) pair of every layer."""
+    area = shapely.area(geoms)
+    pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for name in LAYERS:
+        layer = layers.layer(name)
+        pos, feat = layer.query(geoms)
+        overlap = overlap_pairs(geoms, area, layer.replica, pos, feat, n_jobs=n_jobs)
+        keep = overlap > 0
+        pairs[name] = (pos[keep], feat[keep], overlap[keep])
+    return Measured(area=area, pairs=pairs)
+
+
 def evaluate(
     subjects: Subjects,
     layers: ConstraintLayers,
@@ -190,12 +240,20 @@ def evaluate(
     *,
     tolerance: Tolerance,
     n_jobs: int = 1,
+    measured: Measured | None = None,
 ) -> Evaluation:
-    """Every reason for every subject; see the module docstring for the method."""
+    """Every reason for every subject; see the module docstring for the method.
+
+    ``measured`` is :func:`measure` of ``subjects.geoms``, when the caller already has it.
+    """
     t = rulebook.tables
     geoms = subjects.geoms
     n = len(geoms)
-    area = shapely.area(geoms)
+    if measured is None:
+        measured = measure(geoms, layers, n_jobs=n_jobs)
+    elif len(measured) != n:
+        raise ValueError(f"measured holds {len(measured)} parcels, the subjects {n}")
+    area = measured.area
     use, current, target = subjects.use, subjects.current, subjects.target
     has_use = use >= 0
     use0 = np.maximum(use, 0)
@@ -207,10 +265,7 @@ def evaluate(
 
     for li, name in enumerate(LAYERS):
         layer = layers.layer(name)
-        pos, feat = layer.query(geoms)
-        overlap = overlap_pairs(geoms, area, layer.replica, pos, feat, n_jobs=n_jobs)
-        keep = overlap > 0
-        pos, feat, overlap = pos[keep], feat[keep], overlap[keep]
+        pos, feat, overlap = measured.pairs[name]
         pairs[name] = (pos, feat, overlap)
         rule = layer.rules(rulebook)[feat]
         share = overlap / area[pos] * 100.0
@@ -348,7 +403,8 @@ def materialise(
     return out
 
 
-def _prohibiting(ev: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prohibiting(ev: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(subject, layer, feature) of every prohibiting overlap, in report order per subject."""
     c = ev.cols
     sel = np.flatnonzero(
         ~c["note"] & (c["regime"] == PROHIBITED) & (c["feature"] >= 0)
@@ -366,7 +422,7 @@ def remainders(
     prohibiting feature from all parcels at once — so the loop runs over the largest
     number of prohibiting features of one parcel, never over parcels.
     """
-    pos, layer, feature = _prohibiting(ev)
+    pos, layer, feature = prohibiting(ev)
     cutters = np.empty(len(pos), dtype=object)
     for li, name in enumerate(LAYERS):
         sel = layer == li
@@ -381,6 +437,74 @@ def remainders(
     for k in range(int(rank.max()) + 1):
         sel = rank == k
         out[pos[sel]] = shapely.difference(out[pos[sel]], cutters[sel])
+    return out
+
+
+def remainder_areas(
+    geoms: np.ndarray,
+    cuts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    layers: ConstraintLayers,
+    *,
+    n_jobs: int = 1,
+) -> list[np.ndarray]:
+    """Area of :func:`remainders` for several sets of cuts of the same parcels at once.
+
+    ``cuts`` holds, per evaluation (say one per intended use), the (parcel position,
+    layer, feature) triples to subtract, as :func:`prohibiting` gives them. Uses often
+    share their prohibitions (a water protection strip prohibits every kind of
+    building), so each distinct (parcel, ordered features) combination is cut once.
+    Features are subtracted in the same order as :func:`remainders` does, so the areas
+    are identical to ``shapely.area(remainders(...))``. Parcels a set does not cut keep
+    their own area.
+    """
+    offsets = np.cumsum([0, *(len(layers.layer(name).geoms) for name in LAYERS)])
+    cutter_geoms = np.concatenate(
+        [np.asarray(layers.layer(name).geoms, dtype=object) for name in LAYERS]
+        + [np.empty(0, dtype=object)])
+    area = shapely.area(geoms)
+    out = [area.copy() for _ in cuts]
+    rows, owners = [], []
+    width = 0
+    for k, (pos, layer, feature) in enumerate(cuts):
+        if not len(pos):
+            continue
+        order = np.argsort(pos, kind="stable")
+        pos = np.asarray(pos, dtype=np.int64)[order]
+        cutter = offsets[np.asarray(layer, dtype=np.int64)[order]] + np.asarray(
+            feature, dtype=np.int64)[order]
+        starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+        rank = np.arange(len(pos)) - np.repeat(starts, np.diff(np.r_[starts, len(pos)]))
+        block = np.full((starts.size, int(rank.max()) + 2), -1, dtype=np.int64)
+        block[:, 0] = pos[starts]
+        block[np.repeat(np.arange(starts.size), np.diff(np.r_[starts, len(pos)])),
+              rank + 1] = cutter
+        rows.append(block)
+        owners.append(np.full(starts.size, k, dtype=np.int64))
+        width = max(width, block.shape[1])
+    if not rows:
+        return out
+    table = np.concatenate([np.pad(b, ((0, 0), (0, width - b.shape[1])), constant_values=-1)
+                            for b in rows])
+    unique, inverse = np.unique(table, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+
+    def cut(chunk: np.ndarray, _worker: int) -> np.ndarray:
+        part = unique[chunk]
+        pieces = np.array(geoms, dtype=object)[part[:, 0]]
+        for r in range(1, width):
+            sel = part[:, r] >= 0
+            pieces[sel] = shapely.difference(pieces[sel], cutter_geoms[part[sel, r]])
+        return shapely.area(pieces)
+
+    few = n_jobs <= 1 or len(unique) < 2 * _MIN_CUTS_PER_THREAD
+    chunks = [np.arange(len(unique))] if few else [
+        c for c in np.array_split(np.arange(len(unique)), n_jobs) if len(c)]
+    areas = _map_chunks(cut, chunks, len(unique), n_jobs)
+    owner = np.concatenate(owners)
+    parcel = table[:, 0]
+    for k in range(len(cuts)):
+        sel = owner == k
+        out[k][parcel[sel]] = areas[inverse[sel]]
     return out
 
 

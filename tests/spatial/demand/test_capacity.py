@@ -311,3 +311,102 @@ def test_isfana_capacity(rulebook):
     assert total.loc["individual_housing", "developable_ha"] == pytest.approx(
         per.loc[per["use"] == "individual_housing", "developable_ha"].sum())
     assert (total["developable_ha"] > 0).all()
+
+
+def _capacity_one_check_per_group(cand, layers, rulebook, uses):
+    """Capacity as it was measured before the overlaps were shared between uses.
+
+    One full :func:`check_parcels` with remainders per use and per category group (fits
+    the use / must change category), developable land from each call's own remainders.
+    """
+    frames = []
+    for use in uses:
+        current = cand["land_category"].to_numpy(dtype=object)
+        fits_list = rulebook.uses[use].categories
+        fits = np.isin(current, np.array(fits_list, dtype=object))
+        parts = []
+        for fit in (True, False):
+            sel = np.flatnonzero(fits == fit)
+            if not sel.size:
+                continue
+            sub = cand.iloc[sel]
+            target = None if fit else fits_list[0]
+            batch = check_parcels(sub, Proposal(target_use=use, target_category=target), layers,
+                                  rulebook, with_remainder=True)
+            t, reasons = batch.table, batch.reasons
+            live = ~reasons["note"].to_numpy(dtype=bool)
+            prohibited = (reasons["regime"] == "prohibited").to_numpy(dtype=bool)
+            spatial = reasons["kind"].isin(("zoning", "restriction")).to_numpy() & pd.notna(
+                reasons["feature_id"]).to_numpy()
+            whole = np.zeros(len(sub), dtype=bool)
+            whole[reasons["row"].to_numpy(dtype=np.int64)[live & prohibited & ~spatial]] = True
+            remainder = np.minimum(t["remainder_m2"].to_numpy(dtype=float),
+                                   t["area_m2"].to_numpy(dtype=float))
+            developable = np.where(whole, 0.0, remainder)
+            developable = np.where((developable > 0.0) & (developable >= 1.0), developable, 0.0)
+            verdict = t["verdict"].to_numpy(dtype=object)
+            parts.append(pd.DataFrame({
+                "parcel": sub.index.to_numpy(dtype=object),
+                "cadastral_no": sub["cadastral_no"].to_numpy(dtype=object),
+                "settlement": sub["settlement"].to_numpy(dtype=object),
+                "use": use, "verdict": verdict,
+                "candidate_ha": t["area_m2"].to_numpy(dtype=float) / 1e4,
+                "developable_ha": developable / 1e4,
+                "conditional": verdict == "conditional",
+                "needs_category_change": not fit,
+                "current_category": current[sel],
+                "target_category": current[sel] if fit else target,
+                "prohibiting_rules": t["prohibiting_rules"].to_numpy(dtype=object),
+                "whole_prohibited": whole,
+                "candidate_reasons": sub["candidate_reasons"].to_numpy(dtype=object),
+                "_pos": sel,
+            }))
+        frames.append(pd.concat(parts, ignore_index=True).sort_values("_pos", kind="stable"))
+    return pd.concat(frames, ignore_index=True).drop(columns="_pos")
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_isfana_capacity_equals_one_check_per_use(rulebook, n_jobs):
+    """Sharing the overlaps and the cuts between uses changes no number, not even a bit."""
+    from jer_data.demo.generate import build_isfana
+
+    demo = build_isfana()
+    lay = ConstraintLayers.from_frames(rulebook=rulebook, **{name: demo[name] for name in (
+        "zones", "protected_areas", "water_bodies", "forest_fund", "hazard_zones",
+        "restrictions")})
+    cand = candidate_parcels(demo["parcels"], settlements=demo["settlements"])
+    uses = ["individual_housing", "school", "industry", "agriculture", "pasture", "landfill"]
+    cap = land_capacity(demo["parcels"], lay, rulebook, uses=uses, candidates=cand,
+                        n_jobs=n_jobs)
+    want = _capacity_one_check_per_group(cand, lay, rulebook, uses)
+    got = pd.DataFrame(cap.parcels.drop(columns=cap.parcels.geometry.name))
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    # the cuts really matter here: prohibited parcels that keep only a part
+    partial = got[(got["verdict"] == "prohibited") & (got["developable_ha"] > 0)
+                  & (got["developable_ha"] < got["candidate_ha"])]
+    assert partial["use"].nunique() >= 2
+    assert (cap.parcels.geometry.to_numpy()
+            == cand.geometry.to_numpy()[np.tile(np.arange(len(cand)), len(uses))]).all()
+
+
+def test_a_shared_measurement_checks_like_a_fresh_one(rulebook):
+    """check_parcels with measure(all).take(sel) gives what it measures itself for sel."""
+    from jer_data.demo.generate import build_isfana
+    from spatial.zoning.engine import measure
+
+    demo = build_isfana()
+    lay = ConstraintLayers.from_frames(rulebook=rulebook, **{name: demo[name] for name in (
+        "zones", "protected_areas", "water_bodies", "forest_fund", "hazard_zones",
+        "restrictions")})
+    parcels = demo["parcels"]
+    sel = np.flatnonzero(parcels["land_category"].to_numpy() != "settlement")[::3]
+    measured = measure(parcels.geometry.to_numpy(), lay, n_jobs=2)
+    proposal = Proposal(target_use="industry", target_category="industry_transport")
+    fresh = check_parcels(parcels.iloc[sel], proposal, lay, rulebook, with_remainder=True)
+    shared = check_parcels(parcels.iloc[sel], proposal, lay, rulebook, with_remainder=True,
+                           measured=measured.take(sel))
+    pd.testing.assert_frame_equal(shared.table, fresh.table, check_exact=True)
+    pd.testing.assert_frame_equal(shared.reasons, fresh.reasons, check_exact=True)
+    assert (fresh.table["verdict"] == "prohibited").any()
+    with pytest.raises(ValueError, match="measured holds"):
+        check_parcels(parcels.iloc[sel], proposal, lay, rulebook, measured=measured)
