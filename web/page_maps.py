@@ -327,7 +327,7 @@ class CheckTools(MacroElement):  # type: ignore[misc]
   var map = {{ this._parent.get_name() }};
   var grid = {{ this.grid.get_name() }};
   var drawn = {{ this.drawn.get_name() }};
-  var cfg = {{ this.config|tojson }};
+  var checkConfig = {{ this.config|tojson }}, cfg = checkConfig;
   var T = cfg.text;
   var form = document.getElementById(cfg.form);
   var panel = document.getElementById(cfg.results);

@@ -19,7 +19,7 @@ from spatial.errors import JerError
 from spatial.schema import LANGS
 
 from ..app import TEMPLATES
-from ..auth import CurrentUser
+from ..auth import CurrentUser, User
 from ..deps import LangDep, SettingsDep, WorkspaceDep
 from ..errors import status_for
 from ..i18n import LANG_COOKIE, t
@@ -46,10 +46,10 @@ router = APIRouter(tags=["pages"])
 MAX_HORIZON = 30
 
 
-def _page(request: Request, template: str, context: dict[str, object], lang: str, *,
-          status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+def _page(request: Request, user: User, template: str, context: dict[str, object], lang: str,
+          *, status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
     response = TEMPLATES.TemplateResponse(
-        request, template, {"lang": lang, "langs": LANGS, **context},
+        request, template, {"lang": lang, "langs": LANGS, "user": user, **context},
         status_code=status_code, headers=headers,
     )
     if request.query_params.get("lang") in LANGS:
@@ -57,7 +57,7 @@ def _page(request: Request, template: str, context: dict[str, object], lang: str
     return response
 
 
-def _refusal(request: Request, user: CurrentUser, permission: str, page: str,
+def _refusal(request: Request, user: User, permission: str, page: str,
              lang: str) -> HTMLResponse | None:
     """The sign-in prompt (401) or the not-your-role page (403); ``None`` when allowed."""
     if user.can(permission):
@@ -72,7 +72,7 @@ def _refusal(request: Request, user: CurrentUser, permission: str, page: str,
         "page": page,
     }
     headers = {"WWW-Authenticate": 'Bearer realm="jer"'} if anonymous else None
-    return _page(request, "app/refused.html", context, lang,
+    return _page(request, user, "app/refused.html", context, lang,
                  status_code=401 if anonymous else 403, headers=headers)
 
 
@@ -95,7 +95,7 @@ def check_page(request: Request, user: CurrentUser, workspace: WorkspaceDep, lan
     rulebook = resolve_rulebook(None, workspace)
     page = check_map(workspace, rulebook=rulebook, lang=lang,
                      base_map=basemap or settings.base_map)
-    return _page(request, "app/check.html", {
+    return _page(request, user, "app/check.html", {
         "page": page, "parts": page.parts(),
         "uses": use_labels(rulebook, lang), "categories": category_labels(lang),
     }, lang)
@@ -122,7 +122,7 @@ def plan_page(
         entry, computed = cached_plan(request.app.state, workspace, settings,
                                       rulebook=rulebook, options=options)
     except JerError as exc:
-        return _page(request, "app/plan.html", {**context, "error": str(exc)}, lang,
+        return _page(request, user, "app/plan.html", {**context, "error": str(exc)}, lang,
                      status_code=status_for(exc))
     base_map = basemap or settings.base_map
     names = settlement_labels(workspace, lang)
@@ -137,7 +137,7 @@ def plan_page(
     page, parts = rendered
     tables = plan_tables(entry.plan, rulebook=rulebook, lang=lang, options=options,
                          settlements=names, not_computed_hint=hint)
-    return _page(request, "app/plan.html", {
+    return _page(request, user, "app/plan.html", {
         **context, "page": page, "parts": parts, "tables": tables, "cached": not computed,
         "seconds": entry.seconds, "base_year": entry.plan.base_year,
         "illustrative": workspace.metadata().get("illustrative"),
