@@ -1,11 +1,20 @@
 """Folium maps of the municipality: land categories, zoning, restrictions, hazard exposure.
 
 Each map has the same tools (layer control, scale bar, measure, full screen, search by
-cadastral number, parcel details on click) and the parcels as vector tiles, so a map
-stays light with tens of thousands of parcels; the small thematic layers (zones,
-protected areas, hazard zones …) come as GeoJSON with popups. Every value that reaches a
-popup is HTML-escaped here, because Folium's popups insert properties as HTML. Assets
-are the app's own (``web.assets``), so the pages work without internet.
+cadastral number, feature details on click) and draws its big layers — parcels, zones,
+protected areas, forest fund, hazard zones, restrictions and the parcels exposed to
+hazards — as vector tiles (``/tiles/<layer>/{z}/{x}/{y}.pbf``, :mod:`web.tiles`), so a
+page stays light with 100 000 parcels. Details of what is under a click come from a
+small bbox query (``/api/map/at``) and are written into the popup with ``textContent``.
+Only the water zones, derived from a handful of water bodies by the rulebook, come as
+GeoJSON; every value that reaches their popups is HTML-escaped here, because Folium's
+popups insert properties as HTML. Assets are the app's own (``web.assets``), so the
+pages work without internet.
+
+For an account that may edit the inventory, a parcel's popup has an *Edit* action: a
+form of the parcel's editable attributes (from the data model; code lists as choices
+labelled in the page language) that sends ``PUT /api/parcels/{cadastral_no}`` with the
+``If-Match`` version and the session's CSRF token, and shows what the API answers.
 """
 
 from __future__ import annotations
@@ -44,6 +53,10 @@ MAP_ASSETS = frozenset({"leaflet", "leaflet_css"})
 TILE_URL = "/tiles/parcels/{z}/{x}/{y}.pbf"
 PARCEL_AT_URL = "/api/map/parcels/at"
 PARCEL_FIND_URL = "/api/map/parcels/find"
+FEATURES_AT_URL = "/api/map/at"
+PARCEL_API_URL = "/api/parcels/"
+CSRF_COOKIE = "jer_csrf"
+CSRF_HEADER = "X-CSRF-Token"
 
 #: Qualitative palette (ColorBrewer Set3/Paired) for coded values, in code-list order.
 PALETTE = (
@@ -53,6 +66,12 @@ PALETTE = (
 #: Hazard classes from low to high exposure.
 HAZARD_CLASS_COLOURS = {"low": "#fecc5c", "medium": "#fd8d3c", "high": "#e31a1c"}
 WATER_ZONE_COLOURS = {"water_protection_zone": "#6baed6", "coastal_strip": "#08519c"}
+FOREST_COLOUR = "#238b45"
+
+
+def tile_url(layer: str) -> str:
+    """The URL template of a tile layer served by ``/tiles/<layer>/…``."""
+    return f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf"
 
 
 @dataclass(frozen=True)
@@ -65,11 +84,16 @@ class LegendSection:
 
 @dataclass
 class MapPage:
-    """A built map and what the page shows around it."""
+    """A built map and what the page shows around it.
+
+    ``tile_layers`` are the vector tile layers after the parcels' (name, Folium layer,
+    popup fields), which the click details of :class:`MapTools` cover.
+    """
 
     map: folium.Map
     title: str
     legend: list[LegendSection] = field(default_factory=list)
+    tile_layers: list[tuple[str, Any, list[tuple[str, str]]]] = field(default_factory=list)
 
     def parts(self) -> dict[str, str]:
         """The map's header (assets, styles), body and script, to place into a page."""
@@ -81,6 +105,13 @@ class MapPage:
             "html": figure.html.render(),
             "script": figure.script.render(),
         }
+
+
+@dataclass(frozen=True)
+class Editing:
+    """What the viewer may change on a map: parcel attributes, and holders if ``personal``."""
+
+    personal: bool = False
 
 
 def palette(values: Sequence[str]) -> dict[str, str]:
@@ -95,135 +126,138 @@ def build_map(
     rulebook: Rulebook,
     lang: str,
     base_map: BaseMap = "osm",
+    editing: Editing | None = None,
 ) -> MapPage:
-    """The map page ``kind`` of a workspace, labelled in ``lang``."""
+    """The map page ``kind`` of a workspace, labelled in ``lang``.
+
+    ``editing`` (for accounts that may edit the inventory) adds the parcel edit form.
+    """
     builders: dict[MapKind, Callable[..., MapPage]] = {
         "overview": overview_map,
         "zoning": zoning_map,
         "restrictions": restrictions_map,
         "hazards": hazards_map,
     }
-    return builders[kind](workspace, rulebook=rulebook, lang=lang, base_map=base_map)
+    page: MapPage = builders[kind](workspace, rulebook=rulebook, lang=lang, base_map=base_map,
+                                   editing=editing)
+    return page
 
 
 def overview_map(
-    workspace: Workspace, *, rulebook: Rulebook, lang: str, base_map: BaseMap = "osm"
+    workspace: Workspace, *, rulebook: Rulebook, lang: str, base_map: BaseMap = "osm",
+    editing: Editing | None = None,
 ) -> MapPage:
     """Parcels by land category, as vector tiles."""
     page = _base_page(workspace, title=t("map_overview", lang), lang=lang, base_map=base_map)
     page.legend.append(_parcel_legend(lang))
-    _finish(page, lang=lang, parcels_shown=True)
+    _finish(page, lang=lang, parcels_shown=True,
+            editor=_editor(workspace, rulebook, lang, editing))
     return page
 
 
 def zoning_map(
-    workspace: Workspace, *, rulebook: Rulebook, lang: str, base_map: BaseMap = "osm"
+    workspace: Workspace, *, rulebook: Rulebook, lang: str, base_map: BaseMap = "osm",
+    editing: Editing | None = None,
 ) -> MapPage:
     """Functional zones by zone type, labelled from the municipality's rulebook."""
     page = _base_page(workspace, title=t("map_zoning", lang), lang=lang, base_map=base_map)
-    zones = read_layers(workspace, ["zones"]).get("zones")
-    if zones is not None:
-        names = {code: zt.name.get(lang) or zt.name.get("en") or code
-                 for code, zt in rulebook.zone_types.items()}
-        colours = palette(list(rulebook.zone_types))
-        page.legend.append(_add_layer(
-            page.map, zones, title=layer_schema("zones").title[lang], lang=lang,
-            colour_column="zone_type", colours=colours, labels=names,
-            fields={"zone_id": t("field_zone_id", lang), "zone_type": t("field_zone_type", lang),
-                    "name": t("field_name", lang)},
+    if "zones" in workspace.layers():
+        page.legend.append(tile_layer(
+            page, workspace, "zones", title=layer_schema("zones").title[lang],
+            colour_column="zone_type", colours=palette(list(rulebook.zone_types)),
+            labels=zone_type_labels(rulebook, lang),
+            fields=[("zone_id", t("field_zone_id", lang)),
+                    ("zone_type", t("field_zone_type", lang)), ("name", t("field_name", lang))],
         ))
-    _finish(page, lang=lang, parcels_shown=False)
+    _finish(page, lang=lang, parcels_shown=False,
+            editor=_editor(workspace, rulebook, lang, editing))
     return page
 
 
 def restrictions_map(
-    workspace: Workspace, *, rulebook: Rulebook, lang: str, base_map: BaseMap = "osm"
+    workspace: Workspace, *, rulebook: Rulebook, lang: str, base_map: BaseMap = "osm",
+    editing: Editing | None = None,
 ) -> MapPage:
     """Everything that restricts land use: protected areas, water zones, forest, hazards."""
     page = _base_page(workspace, title=t("map_restrictions", lang), lang=lang, base_map=base_map)
-    layers = read_layers(
-        workspace,
-        ["protected_areas", "water_bodies", "forest_fund", "hazard_zones", "restrictions"],
-    )
-    name_field = {"name": t("field_name", lang)}
-    if "protected_areas" in layers:
-        page.legend.append(_add_layer(
-            page.map, layers["protected_areas"], title=layer_schema("protected_areas").title[lang],
-            lang=lang, colour_column="subzone", colours=palette(codes("protected_subzone")),
+    present = set(workspace.layers())
+    name_field = ("name", t("field_name", lang))
+    if "protected_areas" in present:
+        page.legend.append(tile_layer(
+            page, workspace, "protected_areas",
+            title=layer_schema("protected_areas").title[lang], colour_column="subzone",
+            colours=palette(codes("protected_subzone")),
             labels=_code_labels("protected_subzone", lang),
-            fields={**name_field, "pa_type": t("field_type", lang),
-                    "subzone": t("field_subzone", lang)},
-            codelists={"pa_type": "protected_area_type", "subzone": "protected_subzone"},
+            fields=[name_field, ("pa_type", t("field_type", lang)),
+                    ("subzone", t("field_subzone", lang))],
         ))
-    if "water_bodies" in layers and len(layers["water_bodies"]):
-        zones = derive_water_zones(layers["water_bodies"], rulebook)
+    water = read_layers(workspace, ["water_bodies"]).get("water_bodies")
+    if water is not None and len(water):
+        zones = derive_water_zones(water, rulebook)
         page.legend.append(_add_layer(
             page.map, zones, title=t("water_zones", lang), lang=lang,
             colour_column="zone_kind", colours=WATER_ZONE_COLOURS,
             labels={kind: t(kind, lang) for kind in WATER_ZONE_COLOURS},
-            fields={**name_field, "zone_kind": t("field_type", lang),
+            fields={"name": t("field_name", lang), "zone_kind": t("field_type", lang),
                     "width_m": t("field_width_m", lang)},
         ))
-    if "forest_fund" in layers:
-        forest = layers["forest_fund"].assign(kind="forest_fund")
+    if "forest_fund" in present:
         title = layer_schema("forest_fund").title[lang]
-        page.legend.append(_add_layer(
-            page.map, forest, title=title, lang=lang, colour_column="kind",
-            colours={"forest_fund": "#238b45"}, labels={"forest_fund": title},
-            fields={"forest_id": t("field_id", lang), **name_field},
+        page.legend.append(tile_layer(
+            page, workspace, "forest_fund", title=title, colour_column=None,
+            colours={"": FOREST_COLOUR}, labels={"": title},
+            fields=[("forest_id", t("field_id", lang)), name_field],
         ))
-    if "hazard_zones" in layers:
-        page.legend.append(_hazard_layer(page.map, layers["hazard_zones"], lang=lang,
-                                         colour_column="hazard_type"))
-    if "restrictions" in layers:
-        page.legend.append(_add_layer(
-            page.map, layers["restrictions"], title=layer_schema("restrictions").title[lang],
-            lang=lang, colour_column="restriction_type",
-            colours=palette(codes("restriction_type")),
+    if "hazard_zones" in present:
+        page.legend.append(_hazard_tiles(page, workspace, lang=lang, colour_column="hazard_type"))
+    if "restrictions" in present:
+        page.legend.append(tile_layer(
+            page, workspace, "restrictions", title=layer_schema("restrictions").title[lang],
+            colour_column="restriction_type", colours=palette(codes("restriction_type")),
             labels=_code_labels("restriction_type", lang),
-            fields={**name_field, "restriction_type": t("field_type", lang)},
-            codelists={"restriction_type": "restriction_type"},
+            fields=[name_field, ("restriction_type", t("field_type", lang))],
         ))
-    _finish(page, lang=lang, parcels_shown=False)
+    _finish(page, lang=lang, parcels_shown=False,
+            editor=_editor(workspace, rulebook, lang, editing))
     return page
 
 
 def hazards_map(
-    workspace: Workspace, *, rulebook: Rulebook, lang: str, base_map: BaseMap = "osm"
+    workspace: Workspace, *, rulebook: Rulebook, lang: str, base_map: BaseMap = "osm",
+    editing: Editing | None = None,
 ) -> MapPage:
-    """Hazard zones by class and the parcels they touch, with the hazards of each parcel."""
+    """Hazard zones by class and the parcels they touch, with the hazards of each parcel.
+
+    Both are vector tiles; the exposed parcels are paired with the hazard zones per
+    tile (:func:`exposed_parcels`), so the page carries no geometry of its own.
+    """
     page = _base_page(workspace, title=t("map_hazards", lang), lang=lang, base_map=base_map)
-    layers = read_layers(workspace, ["hazard_zones", "parcels"])
-    hazards = layers.get("hazard_zones")
-    if hazards is not None:
-        page.legend.append(_hazard_layer(page.map, hazards, lang=lang,
+    if "hazard_zones" in workspace.layers():
+        page.legend.append(_hazard_tiles(page, workspace, lang=lang,
                                          colour_column="hazard_class"))
-        parcels = layers.get("parcels")
-        if parcels is not None and len(hazards):
-            exposed = exposed_parcels(parcels, hazards, lang=lang)
-            page.legend.append(_add_layer(
-                page.map, exposed, title=t("exposed_parcels", lang), lang=lang,
-                colour_column="hazard_class", colours=HAZARD_CLASS_COLOURS,
-                labels=_code_labels("hazard_class", lang),
-                fields={"cadastral_no": t("field_cadastral_no", lang),
-                        "settlement": t("field_settlement", lang),
-                        "hazard_types": t("field_hazards", lang),
-                        "hazard_class": t("field_hazard_class", lang)},
-                codelists={"hazard_class": "hazard_class"},
-                fill_opacity=0.6, weight=0.5,
-            ))
-    _finish(page, lang=lang, parcels_shown=False)
+        page.legend.append(tile_layer(
+            page, workspace, "exposed_parcels", title=t("exposed_parcels", lang),
+            colour_column="hazard_class", colours=HAZARD_CLASS_COLOURS,
+            labels=_code_labels("hazard_class", lang), present=set(HAZARD_CLASS_COLOURS),
+            fields=[("cadastral_no", t("field_cadastral_no", lang)),
+                    ("settlement", t("field_settlement", lang)),
+                    ("hazard_types", t("field_hazards", lang)),
+                    ("hazard_class", t("field_hazard_class", lang))],
+            fill_opacity=0.6, weight=0.5,
+        ))
+    _finish(page, lang=lang, parcels_shown=False,
+            editor=_editor(workspace, rulebook, lang, editing))
     return page
 
 
 def exposed_parcels(
-    parcels: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, *, lang: str = "ky"
+    parcels: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, *, lang: str | None = "ky"
 ) -> gpd.GeoDataFrame:
     """Parcels touching a hazard zone, with their hazard types and their highest class.
 
-    ``hazard_types`` lists the hazard types' labels in ``lang``; only the cadastral
-    number and settlement of a parcel are kept (details come from the parcel API on
-    click), so the page stays small with thousands of exposed parcels.
+    ``hazard_types`` lists the hazard types' labels in ``lang`` (``None``: their codes,
+    comma-separated, as the tiles carry them); only the cadastral number and settlement
+    of a parcel are kept, so a page or tile stays small with thousands of exposed parcels.
 
     One bulk spatial-index query pairs parcels with hazard zones; the pairs are grouped
     per parcel with pandas, so the cost stays linear in the number of pairs.
@@ -233,23 +267,42 @@ def exposed_parcels(
         parcels.geometry.to_numpy(), predicate="intersects"
     )
     classes = list(HAZARD_CLASS_COLOURS)
+    types = hazards["hazard_type"]
+    if lang is not None:
+        types = types.map(_code_labels("hazard_type", lang)).fillna(types)
     pairs = pd.DataFrame({
         "parcel": parcel_idx,
-        "hazard_type": hazards["hazard_type"].map(_code_labels("hazard_type", lang))
-        .fillna(hazards["hazard_type"]).to_numpy()[hazard_idx],
+        "hazard_type": types.to_numpy()[hazard_idx],
         "rank": pd.Categorical(hazards["hazard_class"].to_numpy()[hazard_idx],
                                categories=classes).codes,
     })
+    separator = ", " if lang is not None else ","
     grouped = pairs.groupby("parcel")
-    types = grouped["hazard_type"].agg(lambda s: ", ".join(sorted(set(map(str, s)))))
+    joined = grouped["hazard_type"].agg(lambda s: separator.join(sorted(set(map(str, s)))))
     ranks = grouped["rank"].max()
-    index = types.index.to_numpy()
+    index = joined.index.to_numpy()
     kept = [c for c in ("cadastral_no", "settlement") if c in parcels]
     exposed = parcels[[*kept, "geometry"]].iloc[index].copy()
-    exposed["hazard_types"] = types.to_numpy()
-    rank = ranks.reindex(types.index).to_numpy()
+    exposed["hazard_types"] = joined.to_numpy()
+    rank = ranks.reindex(joined.index).to_numpy()
     exposed["hazard_class"] = np.where(rank >= 0, np.array(classes)[np.clip(rank, 0, None)], "")
     return exposed.reset_index(drop=True)
+
+
+def zone_type_labels(rulebook: Rulebook, lang: str) -> dict[str, str]:
+    """Zone type code -> name in ``lang`` from the municipality's rulebook."""
+    return {code: zt.name.get(lang) or zt.name.get("en") or code
+            for code, zt in rulebook.zone_types.items()}
+
+
+def settlement_labels(workspace: Workspace, lang: str) -> dict[str, str]:
+    """Settlement name (the code parcels carry) -> its name in ``lang``."""
+    frame = read_layers(workspace, ["settlements"]).get("settlements")
+    if frame is None or not len(frame):
+        return {}
+    column = f"name_{lang}" if f"name_{lang}" in frame else "name"
+    names = frame[column].astype(object).where(frame[column].notna(), frame["name"])
+    return dict(zip(frame["name"].astype(str), names.astype(str), strict=True))
 
 
 # --- building blocks -------------------------------------------------------------------
@@ -288,6 +341,79 @@ def _parcel_legend(lang: str) -> LegendSection:
         title=layer_schema("parcels").title[lang],
         entries=tuple((colours[c], label("land_category", c, cast(Any, lang)))
                       for c in codes("land_category")),
+    )
+
+
+def _style_function(colour_column: str | None, colours: Mapping[str, str], *,
+                    fill_opacity: float, weight: float) -> str:
+    """A VectorGrid style function colouring features by a coded property."""
+    if colour_column is None:
+        colour = json.dumps(next(iter(colours.values()), "#777777"))
+        pick = f"var c = {colour};"
+    else:
+        pick = (f"var c = {json.dumps(dict(colours))}[p[{json.dumps(colour_column)}]]"
+                " || '#777777';")
+    return (f"function(p) {{ {pick} return {{weight: {weight}, color: c, fill: true,"
+            f" fillColor: c, fillOpacity: {fill_opacity}}}; }}")
+
+
+def tile_layer(
+    page: MapPage,
+    workspace: Workspace,
+    name: str,
+    *,
+    title: str,
+    colour_column: str | None,
+    colours: Mapping[str, str],
+    labels: Mapping[str, str],
+    fields: list[tuple[str, str]],
+    present: set[str] | None = None,
+    fill_opacity: float = 0.35,
+    weight: float = 1.5,
+    show: bool = True,
+) -> LegendSection:
+    """Add the served tile layer ``name`` coloured by a coded column; its legend.
+
+    Features get no popup of their own: a click asks ``/api/map/at`` for what is under
+    it (:class:`MapTools`), labelled with ``fields`` (column, heading) in the page's
+    language. The legend lists the codes present in the layer (``present`` overrides).
+    """
+    from .tiles import TILE_LAYERS
+
+    source = TILE_LAYERS[name]
+    style = _style_function(colour_column, colours, fill_opacity=fill_opacity, weight=weight)
+    options = (
+        "{rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22,"
+        f" vectorTileLayerStyles: {{{json.dumps(name)}: {style}}}}}"
+    )
+    grid = localise(plugins.VectorGridProtobuf(
+        tile_url(name), name=html.escape(title), options=options, show=show,
+    ))
+    grid.add_to(page.map)
+    page.tile_layers.append((name, grid, fields))
+    if present is None:
+        if colour_column is None:
+            present = set(colours)
+        else:
+            values = workspace.read_layer(source.layer, columns=[colour_column])[colour_column]
+            present = set(values.dropna().astype(str))
+    entries = tuple((colours[c], labels.get(c, c)) for c in colours if c in present)
+    return LegendSection(title=title, entries=entries)
+
+
+def _hazard_tiles(page: MapPage, workspace: Workspace, *, lang: str,
+                  colour_column: str) -> LegendSection:
+    if colour_column == "hazard_class":
+        colours: Mapping[str, str] = HAZARD_CLASS_COLOURS
+    else:
+        colours = palette(codes("hazard_type"))
+    return tile_layer(
+        page, workspace, "hazard_zones", title=layer_schema("hazard_zones").title[lang],
+        colour_column=colour_column, colours=colours,
+        labels=_code_labels(colour_column, lang),
+        fields=[("name", t("field_name", lang)), ("hazard_type", t("field_hazard_type", lang)),
+                ("hazard_class", t("field_hazard_class", lang)),
+                ("source", t("field_source", lang))],
     )
 
 
@@ -349,24 +475,57 @@ def _web_geometry(frame: gpd.GeoDataFrame) -> np.ndarray:
     return shapely.set_precision(geometry.to_crs(4326).to_numpy(), 1e-6, mode="pointwise")
 
 
-def _hazard_layer(fmap: folium.Map, hazards: gpd.GeoDataFrame, *, lang: str,
-                  colour_column: str) -> LegendSection:
-    if colour_column == "hazard_class":
-        colours: Mapping[str, str] = HAZARD_CLASS_COLOURS
-    else:
-        colours = palette(codes("hazard_type"))
-    return _add_layer(
-        fmap, hazards, title=layer_schema("hazard_zones").title[lang], lang=lang,
-        colour_column=colour_column, colours=colours,
-        labels=_code_labels(colour_column, lang),
-        fields={"name": t("field_name", lang), "hazard_type": t("field_hazard_type", lang),
-                "hazard_class": t("field_hazard_class", lang), "source": t("field_source", lang)},
-        codelists={"hazard_type": "hazard_type", "hazard_class": "hazard_class"},
-    )
 
 
-def _finish(page: MapPage, *, lang: str, parcels_shown: bool) -> None:
-    """Parcels as vector tiles, the tools and the layer control, on every map."""
+def _editor(workspace: Workspace, rulebook: Rulebook, lang: str,
+            editing: Editing | None) -> dict[str, Any] | None:
+    """The parcel edit form's fields, from the data model, labelled in ``lang``.
+
+    Every parcel column but the key is editable (personal ones only with ``personal``);
+    coded columns are choices from their code lists, the designated use from the
+    rulebook's uses and the settlement from the settlements layer. The API validates
+    what is sent, so the form only helps to send valid values.
+    """
+    if editing is None:
+        return None
+    spec = layer_schema("parcels")
+    lang_ = cast(Any, lang)
+    fields: list[dict[str, Any]] = []
+    for name, column in spec.columns.items():
+        if name == spec.key or (column.personal and not editing.personal):
+            continue
+        entry: dict[str, Any] = {"name": name, "label": t(f"field_{name}", lang),
+                                 "required": column.required, "kind": "text"}
+        if column.codes:
+            entry["kind"] = "select"
+            entry["options"] = [[c, label(column.codes, c, lang_)] for c in codes(column.codes)]
+        elif name == "designated_use":
+            entry["kind"] = "select"
+            entry["options"] = [[code, use.name.get(lang) or use.name.get("en") or code]
+                                for code, use in rulebook.uses.items()]
+        elif name == "settlement":
+            entry["kind"] = "select"
+            entry["options"] = [[k, v] for k, v in settlement_labels(workspace, lang).items()]
+            entry["empty_label"] = t("pages_outside_settlements", lang)
+        elif column.type == "boolean":
+            entry["kind"] = "bool"
+        elif column.type == "date":
+            entry["kind"] = "date"
+        elif column.type in ("real", "integer"):
+            entry["kind"] = "number"
+            entry["min"] = column.min
+        fields.append(entry)
+    return {"fields": fields, "api": PARCEL_API_URL, "csrf_cookie": CSRF_COOKIE,
+            "csrf_header": CSRF_HEADER}
+
+
+def _finish(page: MapPage, *, lang: str, parcels_shown: bool,
+            editor: dict[str, Any] | None = None) -> None:
+    """Parcels as vector tiles, the tools and the layer control, on every map.
+
+    The parcels grid stays interactive (a page may listen to clicks on it, as the
+    request test does to select a parcel); details come from :class:`MapTools`.
+    """
     colours = palette(codes("land_category"))
     style = (
         "function(p) { var c = COLOURS[p.land_category] || '#777777';"
@@ -383,18 +542,32 @@ def _finish(page: MapPage, *, lang: str, parcels_shown: bool) -> None:
         show=parcels_shown,
     ))
     grid.add_to(page.map)
-    ParcelTools(grid, lang=lang).add_to(page.map)
+    MapTools(grid, page.tile_layers, lang=lang, editor=editor).add_to(page.map)
     localise(plugins.MeasureControl(primary_length_unit="meters",
                                     primary_area_unit="hectares")).add_to(page.map)
     localise(plugins.Fullscreen()).add_to(page.map)
     folium.LayerControl(collapsed=False).add_to(page.map)
 
 
-class ParcelTools(MacroElement):  # type: ignore[misc]
-    """Search by cadastral number and parcel details on click, from the parcel API.
+def parcel_fields(lang: str) -> list[tuple[str, str]]:
+    """The parcel attributes a popup shows (never personal ones), with their headings."""
+    return [
+        ("cadastral_no", t("field_cadastral_no", lang)),
+        ("land_category", t("field_land_category", lang)),
+        ("ag_subtype", t("field_ag_subtype", lang)),
+        ("settlement", t("field_settlement", lang)),
+        ("official_area_ha", t("field_official_area_ha", lang)),
+        ("in_use", t("field_in_use", lang)),
+    ]
 
-    Details are fetched as JSON and written with ``textContent``, so no attribute is
-    ever parsed as HTML; the parcels' geometry stays in the tiles.
+
+class MapTools(MacroElement):  # type: ignore[misc]
+    """Details on click, search by cadastral number and, for editors, the parcel form.
+
+    A click asks ``/api/map/at`` for the features of the visible tile layers under it;
+    details are JSON written with ``textContent``, so no attribute is ever parsed as
+    HTML. The edit form reads the parcel (and its ``ETag``) from the parcels API and
+    sends the changed attributes back with ``If-Match`` and the CSRF token.
     """
 
     _template = Template(
@@ -405,74 +578,340 @@ class ParcelTools(MacroElement):  # type: ignore[misc]
   // every click on a tile feature throws (Leaflet.VectorGrid issue 274).
   if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function() { return true; }; }
   var map = {{ this._parent.get_name() }};
-  var grid = {{ this.grid.get_name() }};
-  var text = {{ this.text|tojson }};
-  var fields = {{ this.fields|tojson }};
-  function details(parcel) {
-    var table = document.createElement('table');
+  var cfg = {{ this.config|tojson }};
+  var T = cfg.text;
+  var editor = cfg.editor;
+  var grids = {};
+  {% for name, grid in this.grids %}grids[{{ name|tojson }}] = {{ grid.get_name() }};
+  {% endfor %}
+  function el(tag, text, cls) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    if (cls) { node.className = cls; }
+    return node;
+  }
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+  function shown(value) {
+    if (value === true) { return T.yes; }
+    if (value === false) { return T.no; }
+    return String(value);
+  }
+  function details(fields, record) {
+    var table = el('table', null, 'jer-details');
     fields.forEach(function(f) {
-      var value = parcel[f[0] + '_label'] !== undefined ? parcel[f[0] + '_label'] : parcel[f[0]];
-      if (value === null || value === undefined) { return; }
+      var labelled = record[f[0] + '_label'];
+      var value = labelled !== undefined && labelled !== null ? labelled : record[f[0]];
+      if (value === null || value === undefined || value === '') { return; }
       var row = table.insertRow();
-      var th = document.createElement('th'); th.textContent = f[1]; row.appendChild(th);
-      var td = row.insertCell(); td.textContent = String(value);
+      row.appendChild(el('th', f[1]));
+      row.insertCell().textContent = shown(value);
     });
     return table;
   }
   function query(url) {
-    return fetch(url, {headers: {'Accept': 'application/json'}}).then(function(r) {
-      if (!r.ok) { throw new Error(r.status); }
-      return r.json();
-    });
+    return fetch(url, {headers: {'Accept': 'application/json'}, credentials: 'same-origin'})
+      .then(function(r) {
+        if (!r.ok) { throw new Error(r.status); }
+        return r.json();
+      });
   }
-  grid.on('click', function(e) {
-    query({{ this.at_url|tojson }} + '?lon=' + e.latlng.lng + '&lat=' + e.latlng.lat
-          + '&lang=' + text.lang).then(function(parcels) {
-      if (!parcels.length) { return; }
-      L.popup().setLatLng(e.latlng).setContent(details(parcels[0])).openOn(map);
-    });
+  function parcelBox(record) {
+    var box = el('div', null, 'jer-parcel');
+    box.appendChild(details(cfg.parcel_fields, record));
+    if (editor && record.cadastral_no) {
+      var button = el('button', T.edit, 'jer-edit');
+      button.type = 'button';
+      button.addEventListener('click', function() { openEditor(record.cadastral_no); });
+      box.appendChild(button);
+    }
+    return box;
+  }
+  var layers = [{name: 'parcels', title: cfg.parcels_title, fields: cfg.parcel_fields}]
+    .concat(cfg.layers);
+  map.on('click', function(e) {
+    var target = e.originalEvent && e.originalEvent.target;
+    // A GeoJSON layer (SVG path) opens its own popup.
+    if (target && target.tagName && target.tagName.toLowerCase() === 'path') { return; }
+    var names = layers.filter(function(l) { return grids[l.name] && map.hasLayer(grids[l.name]); })
+      .map(function(l) { return l.name; });
+    if (!names.length) { return; }
+    query(cfg.at_url + '?layers=' + names.join(',') + '&lon=' + e.latlng.lng
+          + '&lat=' + e.latlng.lat + '&lang=' + cfg.lang).then(function(found) {
+      var box = el('div', null, 'jer-popup');
+      var count = 0;
+      layers.forEach(function(l) {
+        var records = found[l.name] || [];
+        if (!records.length) { return; }
+        if (names.length > 1) { box.appendChild(el('h4', l.title)); }
+        records.forEach(function(r) {
+          box.appendChild(l.name === 'parcels' ? parcelBox(r) : details(l.fields, r));
+          count += 1;
+        });
+      });
+      if (count) {
+        L.popup({maxWidth: 380, maxHeight: 420}).setLatLng(e.latlng).setContent(box).openOn(map);
+      }
+    }).catch(function() {});
   });
   var search = L.control({position: 'topleft'});
   search.onAdd = function() {
     var form = L.DomUtil.create('form', 'leaflet-bar jer-search');
     var input = L.DomUtil.create('input', '', form);
     input.type = 'search'; input.name = 'cadastral_no';
-    input.placeholder = text.placeholder; input.setAttribute('aria-label', text.placeholder);
+    input.placeholder = T.placeholder; input.setAttribute('aria-label', T.placeholder);
     var status = L.DomUtil.create('span', 'jer-search-status', form);
     status.setAttribute('role', 'status');
     L.DomEvent.disableClickPropagation(form);
     form.addEventListener('submit', function(ev) {
       ev.preventDefault();
       status.textContent = '';
-      query({{ this.find_url|tojson }} + '?cadastral_no=' + encodeURIComponent(input.value)
-            + '&lang=' + text.lang).then(function(p) {
+      query(cfg.find_url + '?cadastral_no=' + encodeURIComponent(input.value)
+            + '&lang=' + cfg.lang).then(function(p) {
         var b = p.bounds;
         map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {maxZoom: 18});
-        L.popup().setLatLng([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2])
-          .setContent(details(p)).openOn(map);
-      }).catch(function() { status.textContent = text.not_found; });
+        L.popup({maxWidth: 380}).setLatLng([(b[1] + b[3]) / 2, (b[0] + b[2]) / 2])
+          .setContent(parcelBox(p)).openOn(map);
+      }).catch(function() { status.textContent = T.not_found; });
     });
     return form;
   };
   search.addTo(map);
+
+  // --- editing (only for accounts that may edit the inventory) ---------------------
+  if (!editor) { return; }
+  var panel = null, statusBox = null, form = null, etag = null, initial = null, editing = null;
+  function csrf() {
+    var found = '';
+    document.cookie.split(';').forEach(function(part) {
+      var at = part.indexOf('=');
+      if (at > 0 && part.slice(0, at).trim() === editor.csrf_cookie) {
+        found = decodeURIComponent(part.slice(at + 1).trim());
+      }
+    });
+    return found;
+  }
+  function say(message, cls, items) {
+    clear(statusBox);
+    statusBox.className = 'jer-edit-status' + (cls ? ' ' + cls : '');
+    statusBox.appendChild(el('p', message));
+    if (items && items.length) {
+      var list = el('ul');
+      items.forEach(function(item) { list.appendChild(el('li', item)); });
+      statusBox.appendChild(list);
+    }
+  }
+  function ensurePanel() {
+    if (!panel) {
+      panel = el('section', null, 'jer-editor');
+      panel.setAttribute('aria-label', T.edit_title);
+      panel.style.cssText = 'position:absolute;left:3.4rem;top:.6rem;z-index:1001;'
+        + 'width:21rem;max-height:calc(100% - 2rem);overflow:auto;background:#fff;'
+        + 'padding:.5rem .8rem;box-shadow:0 1px 5px rgba(0,0,0,.4);border-radius:4px;';
+      var host = map.getContainer().parentNode || document.body;
+      host.appendChild(panel);
+    }
+    panel.hidden = false;
+    clear(panel);
+    return panel;
+  }
+  function normal(f, value) {
+    if (f.kind === 'bool') { return value === true; }
+    if (value === undefined || value === '' || value === null) { return null; }
+    if (f.kind === 'number') { return Number(value); }
+    return String(value);
+  }
+  function fieldInput(f, value) {
+    var input;
+    var text = value === null || value === undefined ? '' : String(value);
+    if (f.kind === 'select') {
+      input = document.createElement('select');
+      if (!f.required) {
+        var empty = el('option', f.empty_label || T.empty);
+        empty.value = '';
+        input.appendChild(empty);
+      }
+      var known = false;
+      f.options.forEach(function(o) {
+        var option = el('option', o[1]);
+        option.value = o[0];
+        known = known || o[0] === text;
+        input.appendChild(option);
+      });
+      if (text !== '' && !known) {
+        var extra = el('option', text);
+        extra.value = text;
+        input.appendChild(extra);
+      }
+      input.value = text;
+    } else if (f.kind === 'bool') {
+      input = document.createElement('input');
+      input.type = 'checkbox';
+      input.checked = value === true;
+    } else {
+      input = document.createElement('input');
+      input.type = f.kind === 'number' ? 'number' : (f.kind === 'date' ? 'date' : 'text');
+      if (f.kind === 'number') {
+        input.step = 'any';
+        if (f.min !== null && f.min !== undefined) { input.min = String(f.min); }
+      }
+      input.value = text;
+    }
+    input.name = f.name;
+    input.id = 'jer-edit-' + f.name;
+    return input;
+  }
+  function readInput(f) {
+    var input = form.elements[f.name];
+    if (f.kind === 'bool') { return input.checked; }
+    if (input.value === '') { return null; }
+    if (f.kind === 'number') {
+      var n = Number(input.value);
+      return isNaN(n) ? input.value : n;
+    }
+    return input.value;
+  }
+  function fieldLabel(column) {
+    var found = editor.fields.filter(function(f) { return f.name === column; });
+    return found.length ? found[0].label : column;
+  }
+  function problems(body) {
+    if (body && body.problems) {
+      return body.problems.map(function(p) {
+        return (p.column ? fieldLabel(p.column) + ': ' : '') + p.message;
+      });
+    }
+    if (body && Array.isArray(body.detail)) {
+      return body.detail.map(function(d) {
+        var where = (d.loc || []).filter(function(x) { return x !== 'body'; });
+        var column = where.length ? where[where.length - 1] : '';
+        return (column ? fieldLabel(String(column)) + ': ' : '') + d.msg;
+      });
+    }
+    return [];
+  }
+  function refreshTiles() {
+    Object.keys(grids).forEach(function(name) {
+      if (map.hasLayer(grids[name])) { grids[name].redraw(); }
+    });
+  }
+  function buildForm(cadastralNo, props) {
+    initial = props;
+    form = el('form', null, 'jer-edit-form');
+    form.noValidate = true;
+    editor.fields.forEach(function(f) {
+      var row = el('div', null, 'jer-edit-row');
+      var caption = el('label', f.label);
+      caption.htmlFor = 'jer-edit-' + f.name;
+      var input = fieldInput(f, props[f.name]);
+      if (f.kind === 'bool') { row.appendChild(input); row.appendChild(caption); }
+      else { row.appendChild(caption); row.appendChild(input); }
+      form.appendChild(row);
+    });
+    var buttons = el('div', null, 'jer-edit-buttons');
+    var save = el('button', T.save, 'jer-save');
+    save.type = 'submit';
+    var close = el('button', T.close, 'jer-close');
+    close.type = 'button';
+    close.addEventListener('click', function() { panel.hidden = true; });
+    buttons.appendChild(save);
+    buttons.appendChild(close);
+    form.appendChild(buttons);
+    form.addEventListener('submit', function(ev) {
+      ev.preventDefault();
+      send(cadastralNo, save);
+    });
+    panel.appendChild(form);
+  }
+  function send(cadastralNo, button) {
+    var changes = {};
+    var count = 0;
+    editor.fields.forEach(function(f) {
+      var value = readInput(f);
+      if (JSON.stringify(normal(f, value)) !== JSON.stringify(normal(f, initial[f.name]))) {
+        changes[f.name] = value;
+        count += 1;
+      }
+    });
+    if (!count) { say(T.no_change); return; }
+    var headers = {'Content-Type': 'application/json', 'Accept': 'application/geo+json',
+                   'If-Match': etag};
+    headers[editor.csrf_header] = csrf();
+    button.disabled = true;
+    fetch(editor.api + encodeURIComponent(cadastralNo), {
+      method: 'PUT', credentials: 'same-origin', headers: headers,
+      body: JSON.stringify({type: 'Feature', properties: changes})
+    }).then(function(r) {
+      return r.json().then(function(body) { return [r, body]; },
+                           function() { return [r, {}]; });
+    }).then(function(answer) {
+      var r = answer[0], body = answer[1];
+      button.disabled = false;
+      if (r.ok) {
+        etag = r.headers.get('ETag');
+        initial = body.properties;
+        say(T.saved.replace('{version}', String(body.properties.row_version)), 'jer-ok');
+        refreshTiles();
+      } else if (r.status === 412) {
+        say(T.conflict, 'jer-conflict');
+        var reload = el('button', T.reload, 'jer-reload');
+        reload.type = 'button';
+        reload.addEventListener('click', function() { openEditor(cadastralNo); });
+        statusBox.appendChild(reload);
+      } else if (r.status === 422) {
+        say(T.invalid, 'jer-invalid', problems(body));
+      } else if (r.status === 401) {
+        say(T.session_over, 'jer-invalid');
+      } else {
+        var detail = body.message || (typeof body.detail === 'string' ? body.detail : '');
+        say(T.save_failed + ' (' + r.status + ')' + (detail ? ': ' + detail : ''),
+            'jer-invalid');
+      }
+    }).catch(function() {
+      button.disabled = false;
+      say(T.save_failed, 'jer-invalid');
+    });
+  }
+  function openEditor(cadastralNo) {
+    editing = cadastralNo;
+    ensurePanel();
+    panel.appendChild(el('h3', T.edit_title + ': ' + cadastralNo));
+    statusBox = el('div', null, 'jer-edit-status');
+    statusBox.setAttribute('role', 'status');
+    panel.appendChild(statusBox);
+    fetch(editor.api + encodeURIComponent(cadastralNo),
+          {headers: {'Accept': 'application/geo+json'}, credentials: 'same-origin'})
+      .then(function(r) {
+        if (!r.ok) { throw new Error(r.status); }
+        etag = r.headers.get('ETag');
+        return r.json();
+      }).then(function(feature) {
+        if (editing === cadastralNo) { buildForm(cadastralNo, feature.properties); }
+      }).catch(function(err) { say(T.save_failed + ' (' + err.message + ')', 'jer-invalid'); });
+  }
 })();
 {% endmacro %}
 """
     )
 
-    def __init__(self, grid: Any, *, lang: str) -> None:
+    def __init__(self, grid: Any, tile_layers: Sequence[tuple[str, Any, list[tuple[str, str]]]],
+                 *, lang: str, editor: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self._name = "ParcelTools"
-        self.grid = grid
-        self.at_url = PARCEL_AT_URL
-        self.find_url = PARCEL_FIND_URL
-        self.text = {"lang": lang, "placeholder": t("search_cadastral_no", lang),
-                     "not_found": t("not_found", lang)}
-        self.fields = [
-            ("cadastral_no", t("field_cadastral_no", lang)),
-            ("land_category", t("field_land_category", lang)),
-            ("ag_subtype", t("field_ag_subtype", lang)),
-            ("settlement", t("field_settlement", lang)),
-            ("official_area_ha", t("field_official_area_ha", lang)),
-            ("in_use", t("field_in_use", lang)),
-        ]
+        self._name = "MapTools"
+        self.grids = [("parcels", grid), *((name, g) for name, g, _ in tile_layers)]
+        text = {
+            "placeholder": t("search_cadastral_no", lang), "not_found": t("not_found", lang),
+            "yes": t("pages_yes", lang), "no": t("pages_no", lang),
+        }
+        if editor is not None:
+            text.update({key: t(f"pages_{key}", lang) for key in (
+                "edit", "edit_title", "save", "saved", "no_change", "conflict", "reload",
+                "invalid", "save_failed", "session_over", "empty")})
+            text["close"] = t("pages_cancel", lang)
+        self.config = {
+            "lang": lang, "text": text, "at_url": FEATURES_AT_URL, "find_url": PARCEL_FIND_URL,
+            "parcels_title": layer_schema("parcels").title[lang],
+            "parcel_fields": parcel_fields(lang),
+            "layers": [{"name": name, "title": html.unescape(g.layer_name), "fields": fields}
+                       for name, g, fields in tile_layers],
+            "editor": editor,
+        }

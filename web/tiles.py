@@ -1,34 +1,146 @@
-"""Mapbox vector tiles (MVT) of the parcels, for maps of a whole municipality.
+"""Mapbox vector tiles (MVT) of the workspace layers, for maps of a whole municipality.
 
-A municipality has tens of thousands of parcels, too many for one GeoJSON page. Tiles are
-cut on request from the workspace through its spatial index (``read_layer(bbox=...)``),
-so the same path serves a GeoPackage and PostGIS. Tiles carry only non-personal columns.
+A municipality has tens of thousands of parcels and hundreds of zones, too many for one
+GeoJSON page. Tiles are cut on request from the workspace through its spatial index
+(``read_layer(bbox=...)``), so the same path serves a GeoPackage and PostGIS.
+
+Only the layers of :data:`TILE_LAYERS` are served, each with an allow-list of columns;
+no personal column is ever among them (checked when this module loads, and by a test).
+Feature details on a click come from :func:`features_at`, a small bbox query at the
+clicked point, so tiles stay small and carry no more than the styling needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import geopandas as gpd
 import mapbox_vector_tile
 import morecantile
 import numpy as np
+import pandas as pd
 import shapely
 
 from spatial.errors import InputError, NotFoundError
-from spatial.schema import label
+from spatial.schema import codes, label, layer_schema
 from spatial.store import Workspace
 
 #: The tile matrix set of web maps (Leaflet's default grid).
 TMS = morecantile.tms.get("WebMercatorQuad")
 #: Highest zoom served; beyond it a tile is smaller than a parcel boundary's accuracy.
 MAX_ZOOM = 22
-#: MVT layer name and the parcel columns it carries (never personal ones).
+#: MVT layer name of the parcels and the parcel columns a tile carries (never personal).
 PARCEL_LAYER = "parcels"
 TILE_COLUMNS = ("cadastral_no", "land_category", "ag_subtype", "in_use", "settlement")
 EXTENT = 4096
 #: Features are clipped to the tile plus this many tile units, so strokes join at edges.
 BUFFER = 64
 WEB_MERCATOR = "EPSG:3857"
+#: Half the side (degrees) of the box a click is looked up in, before the exact test.
+CLICK_EPS = 1e-7
+#: At most this many features of one layer are described for one click.
+MAX_CLICK_FEATURES = 20
+
+Reader = Callable[[Workspace, tuple[float, float, float, float], Any], gpd.GeoDataFrame]
+
+
+@dataclass(frozen=True)
+class TileSource:
+    """A layer served as tiles: where its features come from and what a tile carries.
+
+    ``layer`` is the workspace layer read (its schema decides what is personal);
+    ``columns`` the attributes a tile carries and ``details`` the further ones a click
+    shows; ``codelists`` which of them hold codes to label; ``read`` replaces the plain
+    bbox read for derived layers.
+    """
+
+    layer: str
+    columns: tuple[str, ...]
+    codelists: Mapping[str, str]
+    read: Reader | None = None
+    details: tuple[str, ...] = ()
+
+    @property
+    def detail_columns(self) -> tuple[str, ...]:
+        return (*self.columns, *self.details)
+
+
+def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float],
+                  box_crs: Any) -> gpd.GeoDataFrame:
+    """Parcels in ``box`` touching a hazard zone, with their hazard types and worst class.
+
+    Hazard zones are read over the parcels' own extent, not the tile's, so a parcel that
+    crosses a tile edge gets the same class in every tile it shows in.
+    """
+    from .maps import exposed_parcels
+
+    empty = gpd.GeoDataFrame(
+        {c: pd.Series(dtype=object) for c in TILE_LAYERS["exposed_parcels"].columns},
+        geometry=gpd.GeoSeries([], crs=workspace.crs), crs=workspace.crs)
+    if "hazard_zones" not in workspace.layers():
+        return empty
+    parcels = workspace.read_layer(PARCEL_LAYER, bbox=box, bbox_crs=box_crs,
+                                   columns=["cadastral_no", "settlement"],
+                                   include_personal=False)
+    if parcels.empty:
+        return empty
+    hazards = workspace.read_layer("hazard_zones", bbox=tuple(parcels.total_bounds),
+                                   columns=["hazard_type", "hazard_class"],
+                                   include_personal=False)
+    if hazards.empty:
+        return empty
+    return exposed_parcels(parcels, hazards, lang=None)
+
+
+#: Every layer the tile endpoint serves, by the name used in URLs and as MVT layer name.
+TILE_LAYERS: dict[str, TileSource] = {
+    "parcels": TileSource(PARCEL_LAYER, TILE_COLUMNS,
+                          {"land_category": "land_category", "ag_subtype": "ag_subtype"},
+                          details=("official_area_ha",)),
+    "zones": TileSource("zones", ("zone_id", "zone_type", "name"), {}),
+    "protected_areas": TileSource(
+        "protected_areas", ("area_id", "name", "pa_type", "subzone"),
+        {"pa_type": "protected_area_type", "subzone": "protected_subzone"}),
+    "forest_fund": TileSource("forest_fund", ("forest_id", "name"), {}),
+    "hazard_zones": TileSource(
+        "hazard_zones", ("hazard_id", "name", "hazard_type", "hazard_class", "source"),
+        {"hazard_type": "hazard_type", "hazard_class": "hazard_class"}),
+    "restrictions": TileSource(
+        "restrictions", ("restriction_id", "name", "restriction_type"),
+        {"restriction_type": "restriction_type"}),
+    "exposed_parcels": TileSource(
+        PARCEL_LAYER, ("cadastral_no", "settlement", "hazard_types", "hazard_class"),
+        {"hazard_class": "hazard_class"}, read=_read_exposed),
+}
+
+
+def _check_sources() -> None:
+    """Refuse to start if a tile layer would carry a personal column or an unknown one."""
+    problems = []
+    for name, source in TILE_LAYERS.items():
+        spec = layer_schema(source.layer)
+        personal = set(source.detail_columns) & set(spec.personal_columns)
+        if personal:
+            problems.append(f"{name}: personal column(s) {sorted(personal)}")
+        if source.read is None:
+            unknown = set(source.detail_columns) - set(spec.columns)
+            if unknown:
+                problems.append(f"{name}: {sorted(unknown)} not in layer {source.layer}")
+    if problems:
+        raise RuntimeError("tile layers: " + "; ".join(problems))
+
+
+_check_sources()
+
+
+def tile_source(name: str) -> TileSource:
+    """The served layer ``name``; any other name does not exist as far as the web goes."""
+    source = TILE_LAYERS.get(name)
+    if source is None:
+        raise NotFoundError(f"no tile layer {name!r}; layers: {', '.join(TILE_LAYERS)}")
+    return source
 
 
 def check_tile(z: int, x: int, y: int) -> morecantile.Tile:
@@ -41,24 +153,33 @@ def check_tile(z: int, x: int, y: int) -> morecantile.Tile:
     return morecantile.Tile(x, y, z)
 
 
-def parcel_tile(workspace: Workspace, z: int, x: int, y: int) -> bytes:
-    """The parcels tile ``z/x/y`` as MVT bytes; empty bytes where no parcel lies.
+def _read(workspace: Workspace, source: TileSource, box: tuple[float, float, float, float],
+          box_crs: Any, *, details: bool = False) -> gpd.GeoDataFrame:
+    if source.read is not None:
+        return source.read(workspace, box, box_crs)
+    if source.layer not in workspace.layers():
+        return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=workspace.crs))
+    columns = source.detail_columns if details else source.columns
+    return workspace.read_layer(source.layer, bbox=box, bbox_crs=box_crs,
+                                columns=list(columns), include_personal=False)
+
+
+def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int) -> bytes:
+    """The tile ``z/x/y`` of served layer ``name`` as MVT bytes; empty where nothing lies.
 
     Geometry is clipped to the buffered tile and simplified to one tile unit, so a tile
     at a low zoom stays small while a tile at a high zoom keeps every vertex that shows.
     """
+    source = tile_source(name)
     tile = check_tile(z, x, y)
     bounds = TMS.xy_bounds(tile)
     unit = (bounds.right - bounds.left) / EXTENT
     pad = unit * BUFFER
     box = (bounds.left - pad, bounds.bottom - pad, bounds.right + pad, bounds.top + pad)
-    parcels = workspace.read_layer(
-        PARCEL_LAYER, bbox=box, bbox_crs=WEB_MERCATOR, columns=list(TILE_COLUMNS),
-        include_personal=False,
-    )
-    if parcels.empty:
+    frame = _read(workspace, source, box, WEB_MERCATOR)
+    if frame.empty:
         return b""
-    geometry = parcels.geometry.to_crs(WEB_MERCATOR).to_numpy()
+    geometry = frame.geometry.to_crs(WEB_MERCATOR).to_numpy()
     geometry = shapely.clip_by_rect(geometry, *box)
     # To integer tile units (y up, as MVT encoders expect) in one vectorised pass, then
     # drop the vertices that fall within a unit of the line: what the tile can show.
@@ -68,30 +189,51 @@ def parcel_tile(workspace: Workspace, z: int, x: int, y: int) -> bytes:
     keep = ~(shapely.is_empty(geometry) | shapely.is_missing(geometry))
     if not keep.any():
         return b""
-    attributes = parcels.loc[keep, list(TILE_COLUMNS)].astype(object)
+    columns = [c for c in source.columns if c in frame.columns]
+    attributes = frame.loc[keep, columns].astype(object)
     attributes = attributes.where(attributes.notna(), None)
     records = attributes.to_dict("records")
     features = [
-        {
-            "geometry": geom,
-            "properties": {k: v for k, v in props.items() if v is not None},
-        }
+        {"geometry": geom, "properties": {k: _plain(v) for k, v in props.items()
+                                          if v is not None}}
         for geom, props in zip(geometry[keep], records, strict=True)
     ]
     encoded: bytes = mapbox_vector_tile.encode(
-        [{"name": PARCEL_LAYER, "features": features}],
-        default_options={"extents": EXTENT},
+        [{"name": name, "features": features}], default_options={"extents": EXTENT},
     )
     return encoded
 
 
+def parcel_tile(workspace: Workspace, z: int, x: int, y: int) -> bytes:
+    """The parcels tile ``z/x/y`` as MVT bytes (see :func:`layer_tile`)."""
+    return layer_tile(workspace, PARCEL_LAYER, z, x, y)
+
+
+def features_at(workspace: Workspace, name: str, lon: float, lat: float, *, lang: str,
+                labels: Mapping[str, Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Attributes of the features of served layer ``name`` under a WGS 84 point.
+
+    Only the layer's tile columns are returned, coded ones with a ``<column>_label`` in
+    ``lang``; ``labels`` adds labels for columns whose codes are not in the schema
+    (zone types come from the municipality's rulebook).
+    """
+    source = tile_source(name)
+    _check_point(lon, lat)
+    box = (lon - CLICK_EPS, lat - CLICK_EPS, lon + CLICK_EPS, lat + CLICK_EPS)
+    found = _read(workspace, source, box, 4326, details=True)
+    if found.empty:
+        return []
+    point = shapely.points(*_project(workspace, lon, lat))
+    found = found[shapely.intersects(found.geometry.to_numpy(), point)]
+    return describe(found.iloc[:MAX_CLICK_FEATURES], source, lang=lang, labels=labels)
+
+
 def parcels_at(workspace: Workspace, lon: float, lat: float, *, lang: str) -> list[dict[str, Any]]:
     """Non-personal attributes of the parcels under a WGS 84 point (a click on the map)."""
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
-        raise InputError(f"point ({lon}, {lat}) is not a WGS 84 longitude/latitude")
-    eps = 1e-7
+    _check_point(lon, lat)
+    box = (lon - CLICK_EPS, lat - CLICK_EPS, lon + CLICK_EPS, lat + CLICK_EPS)
     found = workspace.read_layer(
-        PARCEL_LAYER, bbox=(lon - eps, lat - eps, lon + eps, lat + eps), bbox_crs=4326,
+        PARCEL_LAYER, bbox=box, bbox_crs=4326,
         columns=[*TILE_COLUMNS, "official_area_ha"], include_personal=False,
     )
     point = shapely.points(*_project(workspace, lon, lat))
@@ -115,21 +257,44 @@ def find_parcel(workspace: Workspace, cadastral_no: str, *, lang: str) -> dict[s
 
 def describe_parcels(parcels: Any, *, lang: str) -> list[dict[str, Any]]:
     """Attribute dicts with the coded values labelled in ``lang`` next to their codes."""
-    columns = [c for c in (*TILE_COLUMNS, "official_area_ha") if c in parcels.columns]
-    frame = parcels[columns].astype(object)
-    frame = frame.where(frame.notna(), None)
-    for column in ("land_category", "ag_subtype"):
-        if column in frame:
-            frame[f"{column}_label"] = [
-                None if code is None else label(column, str(code), lang)  # type: ignore[arg-type]
-                for code in frame[column]
+    return describe(parcels, TILE_LAYERS["parcels"], lang=lang)
+
+
+def describe(frame: Any, source: TileSource, *, lang: str,
+             labels: Mapping[str, Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Plain attribute dicts of ``frame``, with ``<column>_label`` for coded columns."""
+    columns = [c for c in source.detail_columns if c in frame.columns]
+    table = frame[columns].astype(object)
+    table = table.where(table.notna(), None)
+    for column, codelist in source.codelists.items():
+        if column in table:
+            table[f"{column}_label"] = [
+                None if code is None else label(codelist, str(code), lang)  # type: ignore[arg-type]
+                for code in table[column]
             ]
-    records: list[dict[str, Any]] = frame.to_dict("records")
-    for record in records:
-        for key, value in record.items():
-            if isinstance(value, np.generic):
-                record[key] = value.item()
-    return records
+    if "hazard_types" in table:  # derived: comma-separated hazard type codes
+        known = set(codes("hazard_type"))
+        table["hazard_types_label"] = [
+            None if value is None else ", ".join(
+                label("hazard_type", code, lang) if code in known else code  # type: ignore[arg-type]
+                for code in str(value).split(","))
+            for value in table["hazard_types"]
+        ]
+    for column, mapping in (labels or {}).items():
+        if column in table:
+            table[f"{column}_label"] = [None if v is None else mapping.get(str(v), str(v))
+                                        for v in table[column]]
+    records: list[dict[str, Any]] = table.to_dict("records")
+    return [{key: _plain(value) for key, value in record.items()} for record in records]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_point(lon: float, lat: float) -> None:
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise InputError(f"point ({lon}, {lat}) is not a WGS 84 longitude/latitude")
 
 
 def _project(workspace: Workspace, lon: float, lat: float) -> tuple[float, float]:

@@ -104,26 +104,60 @@ def test_unknown_map_is_not_found(client):
     assert client.get("/map/cadastre").status_code in (404, 422)
 
 
-def test_popup_values_are_escaped(demo_copy):
-    workspace = open_workspace(demo_copy)
+def _hostile_workspace(path, value: str) -> str:
+    """Put ``value`` into an exposed parcel's settlement and a water body's name."""
+    from web.services import STORE_COLUMNS
+
+    workspace = open_workspace(path)
     try:
         parcels = workspace.read_layer("parcels", include_personal=False)
         exposed = exposed_parcels(parcels, workspace.read_layer("hazard_zones"))
         target = parcels[parcels["cadastral_no"] == exposed["cadastral_no"].iloc[0]].iloc[0]
-        workspace.update_parcel(int(target["fid"]), {"settlement": "<script>alert(1)</script>"},
+        workspace.update_parcel(int(target["fid"]), {"settlement": value},
                                 expected_version=int(target["row_version"]), user="test")
+        water = workspace.read_layer("water_bodies").drop(columns=STORE_COLUMNS,
+                                                          errors="ignore")
+        water.loc[water.index[0], "name"] = value
+        workspace.import_layer("water_bodies", water, user="test", mode="replace")
+        return str(target["cadastral_no"])
     finally:
         workspace.close()
+
+
+def test_popup_values_are_escaped(demo_copy):
+    hostile = "<script>alert(1)</script>"
+    cadastral_no = _hostile_workspace(demo_copy, hostile)
     client = TestClient(create_app(Settings(workspace=str(demo_copy))))
-    page = client.get("/map/hazards?lang=en").text
-    assert "<script>alert(1)" not in page
-    # The popup data is JSON in the page script; decoded, the value is escaped HTML text.
-    found = re.search(r'"settlement": ("[^"]*alert\(1\)[^"]*")', page)
+    clean = client.get("/map/overview").text
+    for kind in MAP_KINDS:
+        page = client.get(f"/map/{kind}?lang=en").text
+        assert "<script>alert(1)" not in page, kind
+        # The hostile value is at most popup data, never a tag of its own.
+        assert _refs(page).scripts == _refs(clean).scripts, kind
+    # Water zones come as GeoJSON: their popup data is escaped HTML text in the script.
+    page = client.get("/map/restrictions?lang=en").text
+    found = re.search(r'"name": ("[^"]*alert\(1\)[^"]*")', page)
     assert found is not None
-    assert json.loads(found.group(1)) == html.escape("<script>alert(1)</script>")
-    clean = TestClient(create_app(Settings(workspace=str(demo_copy)))).get("/map/overview").text
-    # The hostile value is only in the popup data, never as a tag of its own.
-    assert _refs(page).scripts == _refs(clean).scripts
+    assert json.loads(found.group(1)) == html.escape(hostile)
+    # Exposed parcels are tiles: the hazards page holds no parcel attribute at all, and a
+    # click's details are JSON, which the page writes as text.
+    assert cadastral_no not in client.get("/map/hazards?lang=en").text
+    lon, lat = _inside(demo_copy, cadastral_no)
+    details = client.get(f"/api/map/at?layers=exposed_parcels,parcels&lon={lon}&lat={lat}")
+    assert details.headers["content-type"] == "application/json"
+    assert details.json()["exposed_parcels"][0]["settlement"] == hostile
+    assert details.json()["parcels"][0]["settlement"] == hostile
+
+
+def _inside(path, cadastral_no: str) -> tuple[float, float]:
+    workspace = open_workspace(path)
+    try:
+        parcel = workspace.read_layer("parcels", where={"cadastral_no": cadastral_no},
+                                      include_personal=False)
+    finally:
+        workspace.close()
+    point = parcel.to_crs(4326).geometry.iloc[0].representative_point()
+    return point.x, point.y
 
 
 def test_pages_never_carry_personal_data(demo_gpkg, client):
@@ -246,3 +280,58 @@ def test_map_pages_run_offline_in_chromium(live_url):
             assert outside == []
         finally:
             browser.close()
+
+
+def test_hazards_and_reference_layers_come_as_tiles_not_embedded(client):
+    hazards = client.get("/map/hazards?lang=en").text
+    assert "/tiles/hazard_zones/{z}/{x}/{y}.pbf" in hazards
+    assert "/tiles/exposed_parcels/{z}/{x}/{y}.pbf" in hazards
+    # the municipality outline is the one GeoJSON layer left on the page
+    assert hazards.count('"type": "FeatureCollection"') == 1
+    assert len(hazards.encode()) < 100_000  # it embedded 2 MB of GeoJSON before
+    zoning = client.get("/map/zoning?lang=en").text
+    assert "/tiles/zones/{z}/{x}/{y}.pbf" in zoning
+    restrictions = client.get("/map/restrictions?lang=en").text
+    for layer in ("protected_areas", "forest_fund", "hazard_zones", "restrictions"):
+        assert f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf" in restrictions
+
+
+def _editor_config(page: str) -> dict | None:
+    found = re.search(r"var cfg = (\{.*?\});\n", page)
+    assert found is not None
+    return json.loads(found.group(1))["editor"]
+
+
+def test_edit_form_is_offered_only_to_editors(demo_copy):
+    from web.auth import add_user
+
+    with open_workspace(demo_copy) as ws:
+        for name, role in (("aigul", "land_specialist"), ("bakyt", "planner"),
+                           ("admin1", "admin")):
+            add_user(ws, name, role=role, password="correct horse battery")
+    app = create_app(Settings(workspace=str(demo_copy)))
+
+    def page_for(user: str | None, lang: str = "en") -> str:
+        client = TestClient(app)
+        if user:
+            client.post("/login", data={"username": user, "password": "correct horse battery"})
+        return client.get(f"/map/overview?lang={lang}").text
+
+    public = page_for(None)
+    assert _editor_config(public) is None and "Edit parcel" not in public
+    assert _editor_config(page_for("bakyt")) is None
+    editor = _editor_config(page_for("aigul", "ru"))
+    assert editor is not None
+    fields = {f["name"]: f for f in editor["fields"]}
+    assert "cadastral_no" not in fields
+    assert {"land_category", "designated_use", "settlement", "right_type", "ownership",
+            "in_use", "lease_until", "official_area_ha"} <= set(fields)
+    assert fields["land_category"]["options"][0] == [
+        "agricultural", label("land_category", "agricultural", "ru")]
+    uses = dict(fields["designated_use"]["options"])
+    assert uses["individual_housing"] == load_rulebook(None).uses["individual_housing"].name["ru"]
+    assert dict(fields["settlement"]["options"])["Isfana"] == "Исфана"
+    assert fields["in_use"]["kind"] == "bool" and fields["lease_until"]["kind"] == "date"
+    # land specialists read and write holders; the field is theirs
+    assert fields["holder"]["kind"] == "text"
+    assert all(not f["label"].startswith("field_") for f in editor["fields"])

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spatial.errors import InputError, NotFoundError
+from spatial.schema import codes, label
 from spatial.store import open_workspace
 from web.app import create_app
 from web.settings import Settings
@@ -202,3 +203,114 @@ def test_postgis_workspace_serves_the_same_tiles(demo_gpkg, centre):
     assert numbers
     assert {f["properties"]["cadastral_no"] for f in got["parcels"]["features"]} == numbers
     assert all("holder" not in f["properties"] for f in got["parcels"]["features"])
+
+
+# --- every served layer ------------------------------------------------------------------
+
+
+def test_no_served_layer_carries_a_personal_column():
+    from spatial.schema import layer_schema
+    from web.tiles import TILE_LAYERS
+
+    for name, source in TILE_LAYERS.items():
+        personal = set(layer_schema(source.layer).personal_columns)
+        assert personal.isdisjoint(source.detail_columns), name
+    assert "holder" not in {c for s in TILE_LAYERS.values() for c in s.detail_columns}
+
+
+@pytest.fixture(scope="module")
+def hazard_point(demo_gpkg):
+    """A WGS 84 point inside a demo hazard zone, and that zone."""
+    workspace = open_workspace(demo_gpkg)
+    try:
+        hazards = workspace.read_layer("hazard_zones")
+    finally:
+        workspace.close()
+    zone = hazards.iloc[0]
+    point = hazards.iloc[:1].to_crs(4326).geometry.iloc[0].representative_point()
+    return point.x, point.y, zone
+
+
+@pytest.mark.parametrize("layer", ["zones", "protected_areas", "forest_fund", "hazard_zones",
+                                   "restrictions", "exposed_parcels"])
+def test_each_reference_layer_is_served_as_tiles_with_its_columns_only(client, demo_gpkg,
+                                                                      layer):
+    from web.tiles import TILE_LAYERS
+
+    workspace = open_workspace(demo_gpkg)
+    try:
+        source = "hazard_zones" if layer == "exposed_parcels" else layer
+        bounds = workspace.read_layer(source).to_crs(4326).total_bounds
+    finally:
+        workspace.close()
+    lon, lat = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+    found = {}
+    for tile in TMS.tiles(*bounds, zooms=[12]):
+        response = client.get(f"/tiles/{layer}/{tile.z}/{tile.x}/{tile.y}.pbf")
+        assert response.status_code == 200
+        for feature in mapbox_vector_tile.decode(response.content).get(layer, {}).get(
+                "features", []):
+            found.update(feature["properties"])
+    assert found, f"no {layer} feature in the tiles over ({lon:.3f}, {lat:.3f})"
+    assert set(found) <= set(TILE_LAYERS[layer].columns)
+
+
+def test_hazard_zone_tile_and_click_details(client, hazard_point):
+    lon, lat, zone = hazard_point
+    tile = TMS.tile(lon, lat, 15)
+    decoded = mapbox_vector_tile.decode(
+        client.get(f"/tiles/hazard_zones/15/{tile.x}/{tile.y}.pbf").content)
+    ids = {f["properties"]["hazard_id"] for f in decoded["hazard_zones"]["features"]}
+    assert zone["hazard_id"] in ids
+    found = client.get(f"/api/map/at?layers=hazard_zones&lon={lon}&lat={lat}&lang=ru").json()
+    zones = {z["hazard_id"]: z for z in found["hazard_zones"]}
+    assert zone["hazard_id"] in zones
+    detail = zones[zone["hazard_id"]]
+    assert detail["hazard_class_label"] == label("hazard_class", zone["hazard_class"], "ru")
+    assert detail["hazard_type_label"] == label("hazard_type", zone["hazard_type"], "ru")
+
+
+def test_exposed_parcels_tile_matches_the_whole_layer_computation(client, demo_gpkg,
+                                                                 hazard_point):
+    """A parcel gets the same worst class in a tile as over the whole municipality."""
+    from web.maps import exposed_parcels
+
+    lon, lat, _ = hazard_point
+    workspace = open_workspace(demo_gpkg)
+    try:
+        whole = exposed_parcels(workspace.read_layer("parcels", include_personal=False),
+                                workspace.read_layer("hazard_zones"), lang=None)
+    finally:
+        workspace.close()
+    expected = dict(zip(whole["cadastral_no"], whole["hazard_class"], strict=True))
+    tile = TMS.tile(lon, lat, 16)
+    decoded = mapbox_vector_tile.decode(
+        client.get(f"/tiles/exposed_parcels/16/{tile.x}/{tile.y}.pbf").content)
+    features = decoded["exposed_parcels"]["features"]
+    assert features
+    for feature in features:
+        props = feature["properties"]
+        assert expected[props["cadastral_no"]] == props["hazard_class"]
+        assert set(props["hazard_types"].split(",")) <= set(codes("hazard_type"))
+
+
+def test_click_details_of_several_layers_at_once(client, centre):
+    lon, lat, cadastral_no = centre
+    found = client.get(f"/api/map/at?layers=parcels,zones&lon={lon}&lat={lat}&lang=en").json()
+    assert set(found) == {"parcels", "zones"}
+    (parcel,) = found["parcels"]
+    assert parcel["cadastral_no"] == cadastral_no and "holder" not in parcel
+    assert "official_area_ha" in parcel
+    for zone in found["zones"]:
+        assert zone["zone_type_label"] and zone["zone_type_label"] != zone["zone_type"]
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/tiles/holders/12/0/0.pbf", 404),
+    ("/tiles/settlements/12/0/0.pbf", 404),
+    ("/api/map/at?layers=holders&lon=0&lat=0", 400),
+    ("/api/map/at?layers=&lon=0&lat=0", 400),
+    ("/api/map/at?layers=parcels&lon=0&lat=100", 422),
+])
+def test_unknown_layers_and_bad_points_are_refused(client, path, status):
+    assert client.get(path).status_code == status

@@ -100,7 +100,7 @@ async def login(
         return _login_page(request, lang, status_code=429, next=next, username=username,
                            error=t("pages_login_throttled", lang,
                                    minutes=max(1, math.ceil(wait / 60))),
-                           headers=exc.headers)
+                           headers=dict(exc.headers or {}))
     if user is None or user.username is None:
         if browser:
             return _login_page(request, lang, status_code=401, next=next, username=username,

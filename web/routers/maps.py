@@ -14,7 +14,7 @@ from ..assets import asset
 from ..auth import CurrentUser
 from ..deps import LangDep, SettingsDep, WorkspaceDep
 from ..i18n import LANG_COOKIE
-from ..maps import MAP_KINDS, MapKind, build_map
+from ..maps import MAP_KINDS, Editing, MapKind, build_map
 from ..services import resolve_rulebook
 
 router = APIRouter(tags=["maps"])
@@ -42,6 +42,8 @@ def map_page(
     page = build_map(
         kind, workspace, rulebook=resolve_rulebook(None, workspace), lang=lang,
         base_map=basemap or settings.base_map,
+        editing=(Editing(personal=user.can("read_personal"))
+                 if user.can("edit_inventory") else None),
     )
     response = TEMPLATES.TemplateResponse(
         request,

@@ -1,25 +1,61 @@
-"""Parcel vector tiles and the small parcel queries behind the map pages."""
+"""Vector tiles of the served layers and the small feature queries behind the map pages."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from spatial.errors import InputError
+
 from ..deps import LangDep, WorkspaceDep
-from ..tiles import find_parcel, parcel_tile, parcels_at
+from ..maps import settlement_labels, zone_type_labels
+from ..services import resolve_rulebook
+from ..tiles import TILE_LAYERS, features_at, find_parcel, layer_tile, parcels_at
 
 router = APIRouter(tags=["maps"])
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
-@router.get("/tiles/parcels/{z}/{x}/{y}.pbf", response_class=Response)
-def parcels_tile(z: int, x: int, y: int, workspace: WorkspaceDep) -> Response:
-    """Parcels (non-personal attributes) of one WebMercatorQuad tile as MVT."""
-    return Response(parcel_tile(workspace, z, x, y), media_type=MVT_MEDIA_TYPE,
+@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", response_class=Response,
+            responses={404: {"description": "No such layer, or a tile off the grid"}})
+def tile(layer: str, z: int, x: int, y: int, workspace: WorkspaceDep) -> Response:
+    """One WebMercatorQuad tile of a served layer as MVT (non-personal attributes only).
+
+    Layers: ``parcels``, ``zones``, ``protected_areas``, ``forest_fund``,
+    ``hazard_zones``, ``restrictions`` and ``exposed_parcels`` (parcels touching a hazard
+    zone, with their hazard types and worst class).
+    """
+    return Response(layer_tile(workspace, layer, z, x, y), media_type=MVT_MEDIA_TYPE,
                     headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/api/map/at")
+def features_at_point(
+    workspace: WorkspaceDep,
+    lang: LangDep,
+    layers: Annotated[str, Query(description="Comma-separated tile layers, e.g. "
+                                             "parcels,hazard_zones")],
+    lon: float = Query(ge=-180, le=180),
+    lat: float = Query(ge=-90, le=90),
+) -> dict[str, list[dict[str, Any]]]:
+    """What the served layers hold under a WGS 84 point: the details of a map click.
+
+    Coded values come with a ``<column>_label`` in the page's language.
+    """
+    names = [name.strip() for name in layers.split(",") if name.strip()]
+    unknown = [name for name in names if name not in TILE_LAYERS]
+    if not names or unknown:
+        raise InputError(f"layers {unknown or layers!r}: choose from {', '.join(TILE_LAYERS)}")
+    labels: dict[str, dict[str, str]] = {}
+    if {"parcels", "exposed_parcels"} & set(names):
+        labels["settlement"] = settlement_labels(workspace, lang)
+    if "zones" in names:
+        labels["zone_type"] = zone_type_labels(resolve_rulebook(None, workspace), lang)
+    return {name: features_at(workspace, name, lon, lat, lang=lang, labels=labels)
+            for name in dict.fromkeys(names)}
 
 
 @router.get("/api/map/parcels/at")
