@@ -2,10 +2,10 @@
 
 The page shows what ``jer demand project``, ``jer demand balance`` and ``jer allocate``
 compute, from the same function (:func:`web.reports.space.compute_land_plan`), so the
-page, the CLI and the Space report cannot disagree. A plan takes seconds on a
-municipality (minutes at 100 000 parcels), so it is computed once per workspace state and
-options and kept in the app's result cache (:func:`web.services.result_cache`, shared
-with the API); an edit of the parcels, a replaced layer or rulebook, or another
+page, the CLI, the API and the Space report cannot disagree. A plan takes seconds on a
+municipality (tens of seconds at 100 000 parcels), so it is computed once per workspace
+state and options and kept in the app's result cache (:func:`web.services.result_cache`)
+under the API's own key: an edit of the parcels, a replaced layer or rulebook, or another
 population file makes a new key.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -26,26 +26,17 @@ from spatial.store import Workspace
 from spatial.zoning import Rulebook
 
 from .reports.labels import text
-from .reports.space import compute_land_plan, format_number
-from .services import (
-    CONSTRAINT_LAYERS,
-    file_stamp,
-    population_series,
-    population_stamp,
-    result_cache,
-    workspace_fingerprint,
-)
+from .reports.space import format_number
+from .services import population_series, result_cache
 from .settings import Settings
 
 __all__ = [
+    "FULL_PLAN",
     "METHODS",
-    "PLAN_LAYERS",
     "SCENARIOS",
-    "CachedPlan",
     "PageTable",
     "PlanOptions",
     "cached_plan",
-    "plan_key",
     "plan_tables",
     "settlement_labels",
 ]
@@ -53,8 +44,6 @@ __all__ = [
 SCENARIOS: tuple[str, ...] = ("low", "medium", "high")
 #: Population methods offered on the page (those of ``jer demand``).
 METHODS: tuple[str, ...] = ("official", "compound")
-#: Layers a plan reads: a change in any of them makes a new plan.
-PLAN_LAYERS: tuple[str, ...] = ("parcels", "settlements", "facilities", *CONSTRAINT_LAYERS)
 
 
 @dataclass(frozen=True)
@@ -66,50 +55,33 @@ class PlanOptions:
     method: str = "official"
 
 
-@dataclass
-class CachedPlan:
-    """A computed plan, when and how long it took, and renderings made from it."""
-
-    plan: LandPlan
-    computed_at: float
-    seconds: float
-    rendered: dict[Hashable, Any] = field(default_factory=dict)
-
-
-def plan_key(workspace: Workspace, settings: Settings, options: PlanOptions) -> Hashable:
-    """The cache key of a plan: the state of every input and the options.
-
-    The workspace fingerprint (:func:`web.services.workspace_fingerprint`) covers the
-    rulebook files and the layers the plan reads; the population series is named by
-    its file's stamp.
-    """
-    population = (("file", file_stamp(settings.population)) if settings.population
-                  else population_stamp(workspace))
-    return ("plan_page", workspace_fingerprint(workspace, PLAN_LAYERS), population, options)
+#: Every step of a land plan: demand, capacity and allocation.
+FULL_PLAN: tuple[str, ...] = ("capacity", "allocation")
 
 
 def cached_plan(state: Any, workspace: Workspace, settings: Settings, *,
-                rulebook: Rulebook, options: PlanOptions) -> tuple[CachedPlan, bool]:
-    """The plan for ``options`` from the app's result cache, computing it on a miss.
+                options: PlanOptions) -> tuple[LandPlan, float | None]:
+    """The plan for ``options``, shared with the API through the app's result cache.
 
-    Returns the entry and whether this call computed it.
+    The page asks :func:`web.api_planning._plan` — the function behind
+    ``POST /api/allocation`` — so a plan computed for the page answers the API and the
+    other way round. Returns the plan and the seconds it took when this call computed
+    it (``None`` when it came from the cache). Without a population series nothing is
+    computed and the plan lists what is missing.
     """
-    computed: list[bool] = []
+    from .api_planning import PlanRequest, _plan
 
-    def compute() -> CachedPlan:
-        started = time.perf_counter()
-        plan = compute_land_plan(
-            workspace, population=population_series(workspace, settings.population),
-            rulebook=rulebook, horizon=options.horizon, scenario=options.scenario,
-            method=options.method, n_jobs=1,
-        )
-        computed.append(True)
-        return CachedPlan(plan=plan, computed_at=time.time(),
-                          seconds=time.perf_counter() - started)
-
-    entry: CachedPlan = result_cache(state).get_or_compute(
-        plan_key(workspace, settings, options), compute)
-    return entry, bool(computed)
+    if population_series(workspace, settings.population) is None:
+        return LandPlan(not_computed={key: "no population series"
+                                      for key in ("demand", "capacity", "allocation")}), None
+    cache = result_cache(state)
+    before = cache.computed
+    started = time.perf_counter()
+    request = PlanRequest(scenario=cast(Any, options.scenario), horizon=options.horizon,
+                          method=cast(Any, options.method))
+    plan = _plan(workspace, settings, request, cache, scenario=options.scenario,
+                 steps=FULL_PLAN)
+    return plan, (time.perf_counter() - started if cache.computed > before else None)
 
 
 # --------------------------------------------------------------------------- tables

@@ -304,8 +304,16 @@ def test_plan_is_computed_once_and_again_after_an_edit(demo_copy):
         parcel = workspace.read_layer("parcels", limit=1, include_personal=False).iloc[0]
         workspace.update_parcel(int(parcel["fid"]), {"in_use": not bool(parcel["in_use"])},
                                 expected_version=int(parcel["row_version"]), user="test")
-    client.get("/plan?lang=en")
+    page = client.get("/plan?lang=en")
     assert cache.computed == 3
+    # The API answers from the plan the page computed, and agrees with it.
+    answer = client.post("/api/allocation", json={"scenario": "medium", "horizon": 5},
+                         headers={"X-CSRF-Token": client.cookies["jer_csrf"]})
+    assert answer.status_code == 200, answer.text[:500]
+    assert cache.computed == 3
+    drafts = {row["cadastral_no"] for row in answer.json()["draft_requests"]}
+    shown = {row[0] for row in _parse(page.text).tables["plan-draft_requests"][1:]}
+    assert shown == drafts
 
 
 def test_plan_without_a_population_series_says_what_is_missing(demo_copy):

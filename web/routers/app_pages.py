@@ -119,27 +119,20 @@ def plan_page(
                                   "methods": METHODS, "max_horizon": MAX_HORIZON}
     try:
         rulebook = resolve_rulebook(None, workspace)
-        entry, computed = cached_plan(request.app.state, workspace, settings,
-                                      rulebook=rulebook, options=options)
+        plan, seconds = cached_plan(request.app.state, workspace, settings, options=options)
     except JerError as exc:
         return _page(request, user, "app/plan.html", {**context, "error": str(exc)}, lang,
                      status_code=status_for(exc))
     base_map = basemap or settings.base_map
     names = settlement_labels(workspace, lang)
-    hint = ("" if entry.plan.projection is not None
-            else f" — {t('plan_population_hint', lang)}")
-    rendered = entry.rendered.get((lang, base_map))
-    if rendered is None:
-        page = plan_map(workspace, entry.plan.chosen, rulebook=rulebook, lang=lang,
-                        settlement_labels=names, base_map=base_map)
-        rendered = (page, page.parts())
-        entry.rendered[(lang, base_map)] = rendered
-    page, parts = rendered
-    tables = plan_tables(entry.plan, rulebook=rulebook, lang=lang, options=options,
+    hint = "" if plan.projection is not None else f" — {t('plan_population_hint', lang)}"
+    page = plan_map(workspace, plan.chosen, rulebook=rulebook, lang=lang,
+                    settlement_labels=names, base_map=base_map)
+    tables = plan_tables(plan, rulebook=rulebook, lang=lang, options=options,
                          settlements=names, not_computed_hint=hint)
     return _page(request, user, "app/plan.html", {
-        **context, "page": page, "parts": parts, "tables": tables, "cached": not computed,
-        "seconds": entry.seconds, "base_year": entry.plan.base_year,
+        **context, "page": page, "parts": page.parts(), "tables": tables,
+        "seconds": seconds, "base_year": plan.base_year,
         "illustrative": workspace.metadata().get("illustrative"),
     }, lang)
 
