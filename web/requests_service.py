@@ -463,9 +463,12 @@ def create_request(
     target_category: str | None, target_use: str | None, justification: str = "",
     title: str = "", applicant_name: str | None = None, applicant_contact: str | None = None,
     applicant_kind: str = "municipality", justification_i18n: Mapping[str, str] | None = None,
-    source: str = "manual",
+    source: str = "manual", settlement: str | None = None,
 ) -> TransformationRequest:
-    """A new draft request (stage 1) for parcels of the inventory."""
+    """A new draft request (stage 1) for parcels of the inventory.
+
+    ``settlement`` defaults to the parcels' settlement when they all lie in one.
+    """
     if not actor.can("create_requests"):
         raise PermissionDeniedError(f"{actor.name} may not create requests: it needs the "
                                     f"'create_requests' permission")
@@ -482,7 +485,8 @@ def create_request(
         request_id = workspace.insert_row(REQUESTS, {
             "number": "", "title": _text(title, "title", limit=200) or "",
             "status": "draft", "stage": "need",
-            "settlement": settlements[0] if len(settlements) == 1 else None,
+            "settlement": _text(settlement, "settlement", limit=120) or (
+                settlements[0] if len(settlements) == 1 else None),
             "target_category": target_category, "target_use": target_use,
             "applicant_name": _text(applicant_name, "applicant_name", limit=200),
             "applicant_contact": _text(applicant_contact, "applicant_contact", limit=200),
@@ -843,6 +847,7 @@ def import_drafts(workspace: Workspace, actor: Actor, drafts: pd.DataFrame, *,
                 target_category=group.target_category, target_use=group.target_use,
                 justification=group.justification.get("en", ""), title=title,
                 justification_i18n=group.justification, source="allocation",
+                settlement=group.settlement,
             )
             recorded = {p.current_category for p in request.parcels}
             if group.current_category and recorded != {group.current_category}:
