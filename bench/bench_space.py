@@ -108,11 +108,13 @@ def capacity_one_check_per_use(
     parcels: gpd.GeoDataFrame, layers: ConstraintLayers, rulebook: Any, *, uses: Any,
     n_jobs: int = 1, candidates: gpd.GeoDataFrame | None = None,
     settlements: gpd.GeoDataFrame | None = None, min_developable_m2: float = 1.0,
+    measured: Any = None,
 ) -> CapacityResult:
     """:func:`land_capacity` as it was before the overlaps were shared between uses.
 
     Per use and per category group (fits the use / must change category) one full
     :func:`check_parcels` with remainders; kept here as the baseline of ``--compare-old``.
+    ``measured`` is ignored: this path measures everything itself, as it used to.
     """
     uses = tuple(dict.fromkeys(uses))
     cand = candidates if candidates is not None else candidate_parcels(

@@ -338,10 +338,13 @@ def _restrictions(parts: list[gpd.GeoDataFrame], boundary: Any,
     return out[columns].reset_index(drop=True), items
 
 
-def _compliance(parcels: gpd.GeoDataFrame, lay: Any, rulebook: Any, n_jobs: int) -> pd.DataFrame:
+def _compliance(parcels: gpd.GeoDataFrame, lay: Any, rulebook: Any, n_jobs: int
+                ) -> tuple[pd.DataFrame, Any]:
+    """The compliance table, and the overlaps it measured (capacity reuses them)."""
     from .zoning import check_parcels
 
     result = check_parcels(parcels, None, lay, rulebook, n_jobs=n_jobs)
+    measured = result.evaluation.measured() if result.evaluation is not None else None
     table = result.table
     area = table["area_m2"].astype(float) / 10_000.0
     grouped = pd.DataFrame({"verdict": table["verdict"], "area_ha": area}).groupby(
@@ -352,7 +355,7 @@ def _compliance(parcels: gpd.GeoDataFrame, lay: Any, rulebook: Any, n_jobs: int)
     out = out.reindex(present).reset_index().rename(columns={"index": "verdict"})
     total = pd.DataFrame({"verdict": ["total"], "parcels": [int(out["parcels"].sum())],
                           "area_ha": [float(out["area_ha"].sum())]})
-    return pd.concat([out, total], ignore_index=True)
+    return pd.concat([out, total], ignore_index=True), measured
 
 
 def _relocation(relocation: Any) -> tuple[pd.DataFrame, int]:
@@ -484,6 +487,7 @@ def plan_land(
     method: str = "official",
     n_jobs: int = 1,
     steps: tuple[str, ...] = ("capacity", "allocation"),
+    measured: Any = None,
 ) -> LandPlan:
     """Project population, forecast demand, measure capacity and allocate, in one chain.
 
@@ -493,6 +497,8 @@ def plan_land(
     and the social land demand would be overstated several times. The
     capacity and allocation steps run when their modules are installed and they are in
     ``steps``; otherwise they are listed in :attr:`LandPlan.not_computed`.
+    ``measured`` is :func:`spatial.zoning.engine.measure` of ``parcels`` when the caller
+    already made it (the overlaps capacity needs are then not measured again).
     """
     not_computed: dict[str, str] = {}
     if population is None:
@@ -524,7 +530,7 @@ def plan_land(
         return LandPlan(**out, not_computed=not_computed)
     uses = tuple(sorted(set(table.frame["use"])))
     cap = land_capacity(parcels, layers, rulebook, uses=uses, n_jobs=n_jobs,
-                        settlements=settlements)
+                        settlements=settlements, measured=measured)
     out.update(capacity_result=cap, capacity=_as_frame(cap.table),
                demand_balance=_as_frame(demand_balance(table, cap, scenario=scenario)))
     if "allocation" not in steps:
@@ -632,7 +638,9 @@ def space_section(
     zoning = _zoning(_layer(workspace_layers, "zones"), boundary, official, zone_order)
     restrictions, restriction_items = _restrictions(
         _restriction_parts(workspace_layers, water_zones), boundary, official)
-    compliance = _compliance(parcels, lay, rulebook, n_jobs)
+    # The compliance check measures every parcel's overlaps with every constraint layer;
+    # capacity looks up each use's rules on the same overlaps instead of measuring again.
+    compliance, measured = _compliance(parcels, lay, rulebook, n_jobs)
 
     exposure = None
     relocation = pd.DataFrame(columns=["settlement", "hazard_class", "parcels", "area_ha",
@@ -651,7 +659,7 @@ def space_section(
     plan = plan_land(parcels, lay, rulebook=rulebook, population=population,
                      settlements=settlements, facilities=facilities,
                      hazard_zones=hazard_zones, horizon=horizon,
-                     scenario=scenario, method=method, n_jobs=n_jobs)
+                     scenario=scenario, method=method, n_jobs=n_jobs, measured=measured)
     not_computed.update(plan.not_computed)
     chosen = plan.chosen
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import Problem, ValidationError
 from ..zoning import ConstraintLayers, Proposal, Rulebook, check_parcels
-from ..zoning.engine import Measured, measure, prohibiting, remainder_areas
+from ..zoning.engine import Measured, measure, prohibiting_rows, remainder_areas
 from .table import DemandTable
 
 __all__ = [
@@ -212,13 +212,19 @@ class _UseCheck:
 
 def _check_use(
     cand: gpd.GeoDataFrame, use: str, layers: ConstraintLayers, rulebook: Rulebook, *,
-    measured: Measured, n_jobs: int,
+    measured: Measured, n_jobs: int, min_developable_m2: float,
 ) -> _UseCheck:
     """Check every candidate for ``use``; the cuts are the features to subtract per parcel.
 
     Parcels whose category fits the use keep it, the others are checked with the use's
-    first category as the target, so the candidates are checked in two groups. Parcels
-    refused as a whole get no cuts: nothing of them counts, whatever a cut would leave.
+    first category as the target, so the candidates are checked in two groups.
+
+    Cutting costs a polygon difference per prohibiting feature, so parcels whose
+    remainder is known to count as nothing get no cuts: those refused as a whole, and
+    those that one prohibiting feature covers to within half of ``min_developable_m2``
+    (what is left is then at most that half, far beyond any rounding, so it is dropped
+    just as if it had been cut). In the Isfana demo most cut parcels are of the second
+    kind: a zone or a strip that covers the whole parcel.
     """
     current = cand["land_category"].to_numpy(dtype=object)
     fits_list = rulebook.uses[use].categories
@@ -231,18 +237,26 @@ def _check_use(
             continue
         sub = cand.iloc[sel]
         target = None if fit else fits_list[0]
+        part = measured.take(sel)
         batch = check_parcels(
             sub, Proposal(target_use=use, target_category=target), layers, rulebook,
-            n_jobs=n_jobs, measured=measured.take(sel),
+            n_jobs=n_jobs, measured=part,
         )
         assert batch.evaluation is not None  # check_parcels always keeps it
         t = batch.table
         whole = _whole_prohibited(batch.reasons, len(sub))
-        pos, layer, feature = prohibiting(batch.evaluation)
-        keep = ~whole[pos]
+        cols = batch.evaluation.cols
+        rows = prohibiting_rows(batch.evaluation)
+        pos = cols["pos"][rows]
+        largest = np.zeros(len(sub))
+        np.maximum.at(largest, pos, cols["overlap"][rows])
+        void = whole.copy()
+        if min_developable_m2 > 0:
+            void |= largest >= part.area - min_developable_m2 / 2
+        keep = ~void[pos]
         cut_pos.append(sel[pos[keep]])
-        cut_layer.append(layer[keep])
-        cut_feature.append(feature[keep])
+        cut_layer.append(cols["layer"][rows][keep])
+        cut_feature.append(cols["feature"][rows][keep])
         verdict = t["verdict"].to_numpy(dtype=object)
         parts.append(pd.DataFrame({
             "parcel": sub.index.to_numpy(dtype=object),
@@ -259,6 +273,7 @@ def _check_use(
             "whole_prohibited": whole,
             "candidate_reasons": sub["candidate_reasons"].to_numpy(dtype=object),
             "_pos": sel,
+            "_void": void,
         }))
     frame = (pd.concat(parts, ignore_index=True).sort_values("_pos", kind="stable")
              if parts else pd.DataFrame())
@@ -275,7 +290,7 @@ def _developable(
     """Each use's frame with ``developable_ha``: the remainder free of its prohibitions.
 
     The remainders of all uses are cut in one pass (:func:`remainder_areas`), each
-    distinct (parcel, prohibiting features) once; a parcel refused as a whole counts 0.
+    distinct (parcel, prohibiting features) once; a parcel left nothing counts 0.
     """
     remainder = remainder_areas(cand.geometry.to_numpy(), [c.cuts for c in checks], layers,
                                 n_jobs=n_jobs)
@@ -285,7 +300,7 @@ def _developable(
         if not len(frame):
             continue
         pos = frame["_pos"].to_numpy(dtype=np.int64)
-        developable = np.where(frame["whole_prohibited"].to_numpy(dtype=bool), 0.0,
+        developable = np.where(frame["_void"].to_numpy(dtype=bool), 0.0,
                                np.minimum(left[pos], area[pos]))
         developable = np.where(
             (developable > 0.0) & (developable >= min_developable_m2), developable, 0.0)
@@ -303,6 +318,7 @@ def land_capacity(
     candidates: gpd.GeoDataFrame | None = None,
     settlements: gpd.GeoDataFrame | None = None,
     min_developable_m2: float = 1.0,
+    measured: Measured | None = None,
 ) -> CapacityResult:
     """Developable candidate land per settlement and intended use.
 
@@ -335,6 +351,10 @@ def land_capacity(
         Remainders smaller than this count as nothing. The default (1 m²) only drops
         the noise of geometric differences (a remainder of 10⁻¹¹ ha along a shared
         edge); raise it to drop slivers no one can build on.
+    measured
+        :func:`~spatial.zoning.engine.measure` of ``parcels``, when the caller has it (the
+        Space section measures every parcel once for compliance); used when ``parcels``
+        has a unique index holding every candidate, else the candidates are measured.
 
     Raises
     ------
@@ -353,9 +373,16 @@ def land_capacity(
         parcels, settlements=settlements)
     # The overlaps of every candidate with every feature do not depend on the use: they
     # are measured once here and each use's checks only look up its regimes.
-    measured = measure(cand.geometry.to_numpy(), layers, n_jobs=n_jobs)
-    checks = [_check_use(cand, use, layers, rulebook, measured=measured, n_jobs=n_jobs)
-              for use in uses]
+    found = (parcels.index.get_indexer(cand.index)
+             if measured is not None and len(measured) == len(parcels)
+             and parcels.index.is_unique else None)
+    if found is not None and (found >= 0).all():
+        assert measured is not None
+        measured = measured.take(found)
+    else:
+        measured = measure(cand.geometry.to_numpy(), layers, n_jobs=n_jobs)
+    checks = [_check_use(cand, use, layers, rulebook, measured=measured, n_jobs=n_jobs,
+                         min_developable_m2=min_developable_m2) for use in uses]
     frames = _developable(checks, cand, layers, area=measured.area, n_jobs=n_jobs,
                           min_developable_m2=min_developable_m2)
     geom_name = cand.geometry.name

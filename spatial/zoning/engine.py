@@ -36,6 +36,7 @@ __all__ = [
     "materialise",
     "measure",
     "prohibiting",
+    "prohibiting_rows",
     "remainder_areas",
     "remainders",
     "uses_on",
@@ -116,6 +117,10 @@ class Evaluation:
 
     def __len__(self) -> int:
         return len(self.cols["pos"])
+
+    def measured(self) -> Measured:
+        """The overlaps this evaluation measured, to evaluate other proposals on them."""
+        return Measured(area=self.area, pairs=dict(self.pairs))
 
     def worst(self) -> np.ndarray:
         """Worst regime per subject among reasons that are not notes (``-1``: no reason)."""
@@ -403,13 +408,19 @@ def materialise(
     return out
 
 
-def prohibiting(ev: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(subject, layer, feature) of every prohibiting overlap, in report order per subject."""
+def prohibiting_rows(ev: Evaluation) -> np.ndarray:
+    """Rows of ``ev.cols`` that prohibit with a feature's geometry (what a remainder cuts)."""
     c = ev.cols
-    sel = np.flatnonzero(
+    return np.flatnonzero(
         ~c["note"] & (c["regime"] == PROHIBITED) & (c["feature"] >= 0)
         & np.isin(c["kind"], (K_ZONING, K_RESTRICTION))
     )
+
+
+def prohibiting(ev: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(subject, layer, feature) of every prohibiting overlap, in report order per subject."""
+    c = ev.cols
+    sel = prohibiting_rows(ev)
     return c["pos"][sel], c["layer"][sel], c["feature"][sel]
 
 

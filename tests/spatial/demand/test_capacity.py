@@ -313,7 +313,7 @@ def test_isfana_capacity(rulebook):
     assert (total["developable_ha"] > 0).all()
 
 
-def _capacity_one_check_per_group(cand, layers, rulebook, uses):
+def _capacity_one_check_per_group(cand, layers, rulebook, uses, min_developable_m2=1.0):
     """Capacity as it was measured before the overlaps were shared between uses.
 
     One full :func:`check_parcels` with remainders per use and per category group (fits
@@ -343,7 +343,8 @@ def _capacity_one_check_per_group(cand, layers, rulebook, uses):
             remainder = np.minimum(t["remainder_m2"].to_numpy(dtype=float),
                                    t["area_m2"].to_numpy(dtype=float))
             developable = np.where(whole, 0.0, remainder)
-            developable = np.where((developable > 0.0) & (developable >= 1.0), developable, 0.0)
+            developable = np.where((developable > 0.0) & (developable >= min_developable_m2),
+                                   developable, 0.0)
             verdict = t["verdict"].to_numpy(dtype=object)
             parts.append(pd.DataFrame({
                 "parcel": sub.index.to_numpy(dtype=object),
@@ -365,20 +366,33 @@ def _capacity_one_check_per_group(cand, layers, rulebook, uses):
     return pd.concat(frames, ignore_index=True).drop(columns="_pos")
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_isfana_capacity_equals_one_check_per_use(rulebook, n_jobs):
-    """Sharing the overlaps and the cuts between uses changes no number, not even a bit."""
+@pytest.fixture(scope="module")
+def isfana(rulebook):
     from jer_data.demo.generate import build_isfana
 
     demo = build_isfana()
     lay = ConstraintLayers.from_frames(rulebook=rulebook, **{name: demo[name] for name in (
         "zones", "protected_areas", "water_bodies", "forest_fund", "hazard_zones",
         "restrictions")})
-    cand = candidate_parcels(demo["parcels"], settlements=demo["settlements"])
+    return demo, lay
+
+
+@pytest.mark.parametrize(("n_jobs", "min_developable_m2", "shared"),
+                         [(1, 1.0, False), (2, 1.0, True), (2, 0.0, False), (1, 500.0, True)])
+def test_isfana_capacity_equals_one_check_per_use(rulebook, isfana, n_jobs, min_developable_m2,
+                                                  shared):
+    """Sharing overlaps and cuts between uses, and skipping cuts that can leave nothing
+    worth counting, changes no number, not even a bit."""
+    from spatial.zoning.engine import measure
+
+    demo, lay = isfana
+    parcels = demo["parcels"]
+    cand = candidate_parcels(parcels, settlements=demo["settlements"])
     uses = ["individual_housing", "school", "industry", "agriculture", "pasture", "landfill"]
-    cap = land_capacity(demo["parcels"], lay, rulebook, uses=uses, candidates=cand,
-                        n_jobs=n_jobs)
-    want = _capacity_one_check_per_group(cand, lay, rulebook, uses)
+    measured = measure(parcels.geometry.to_numpy(), lay) if shared else None
+    cap = land_capacity(parcels, lay, rulebook, uses=uses, candidates=cand, n_jobs=n_jobs,
+                        min_developable_m2=min_developable_m2, measured=measured)
+    want = _capacity_one_check_per_group(cand, lay, rulebook, uses, min_developable_m2)
     got = pd.DataFrame(cap.parcels.drop(columns=cap.parcels.geometry.name))
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     # the cuts really matter here: prohibited parcels that keep only a part
