@@ -2,9 +2,11 @@
 
 Both outputs are rendered from one :class:`~spatial.space.SpaceSection` through one list
 of :class:`ReportTable` objects (:func:`report_tables`), so the page, the workbook, the
-CLI and the API cannot disagree. Maps are Folium maps embedded as self-contained
-``<iframe srcdoc>`` documents; their layers are dissolved and simplified in
-:func:`spatial.space.space_section`, so the page stays light on a municipal connection.
+CLI and the API cannot disagree. Maps are Folium maps drawn in the page itself; their
+layers are dissolved and simplified in :func:`spatial.space.space_section`, so the page
+stays light on a municipal connection. Leaflet comes from the installed ``folium-offline``
+package (:mod:`web.assets`), never from a CDN: a file written by ``jer report space``
+carries its text inline and works offline, the app's page links ``/assets/…``.
 Layers are read with ``include_personal=False``; right holders never reach the report.
 """
 
@@ -15,12 +17,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from spatial.errors import InputError
 from spatial.schema import Lang, label
@@ -42,11 +45,18 @@ __all__ = [
     "read_report_layers",
     "render_space_html",
     "report_tables",
+    "space_report_context",
     "write_space_report",
     "write_space_xlsx",
 ]
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
+#: The app's template folder; the report's own templates are under ``report/``.
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+AssetMode = Literal["inline", "app"]
+BaseMap = Literal["osm", "none"]
+#: The assets a report map needs: Leaflet's script and style (the layers are GeoJSON).
+MAP_ASSETS = ("leaflet.css", "leaflet.js")
 
 #: Layers the report reads from a workspace (never with personal columns).
 REPORT_LAYERS: tuple[str, ...] = (
@@ -387,15 +397,26 @@ def _map_frames(section: SpaceSection, lang: Lang) -> dict[str, gpd.GeoDataFrame
     return out
 
 
-def _folium_map(frame: gpd.GeoDataFrame) -> str:
-    """A self-contained Folium document for one layer (rendered into an iframe)."""
+def _folium_map(frame: gpd.GeoDataFrame, *, base_map: BaseMap = "osm") -> dict[str, Markup]:
+    """One layer's Folium map as the page's map ``div`` and its ``script``.
+
+    Leaflet itself is loaded once for the whole page (:func:`asset_tags`), so a map
+    brings only its own element and code. Labels are HTML-escaped for the tooltip, which
+    inserts them as HTML: a hostile name shows as text.
+    """
+    import html as html_
+
     import folium
 
     minx, miny, maxx, maxy = frame.total_bounds
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11,
-                      tiles="OpenStreetMap", control_scale=True)
+                      tiles="OpenStreetMap" if base_map == "osm" else None,
+                      control_scale=True)
+    fmap.default_js = []
+    fmap.default_css = []
+    shown = frame.assign(_label=frame["_label"].astype(str).map(html_.escape))
     folium.GeoJson(
-        frame.to_json(drop_id=True),
+        shown.to_json(drop_id=True),
         style_function=lambda f: {
             "fillColor": f["properties"]["_colour"], "color": f["properties"]["_colour"],
             "weight": 1, "fillOpacity": 0.5,
@@ -403,8 +424,33 @@ def _folium_map(frame: gpd.GeoDataFrame) -> str:
         tooltip=folium.GeoJsonTooltip(fields=["_label"], labels=False),
     ).add_to(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
-    html: str = fmap.get_root().render()
-    return html
+    from branca.element import Figure
+
+    figure = fmap.get_root()
+    assert isinstance(figure, Figure)  # a folium.Map always sits in a Figure
+    figure.render()
+    # Folium's own output, built from escaped labels and JSON: markup to place as is.
+    return {"html": Markup(figure.html.render()),
+            "script": Markup(figure.script.render())}
+
+
+def asset_tags(mode: AssetMode) -> Markup:
+    """Leaflet for the report's maps: inline text (a file that works offline) or app URLs."""
+    from web.assets import ASSET_PREFIX, offline_assets
+
+    assets = offline_assets()
+    tags = []
+    for name in MAP_ASSETS:
+        found = assets[name]
+        if mode == "app":
+            tags.append(f'<link rel="stylesheet" href="{ASSET_PREFIX}{name}">'
+                        if name.endswith(".css") else
+                        f'<script src="{ASSET_PREFIX}{name}"></script>')
+        else:
+            # The package's own files; neither holds a closing </script> or </style>.
+            tag = "style" if name.endswith(".css") else "script"
+            tags.append(f"<{tag}>\n{found.text}\n</{tag}>")
+    return Markup("\n".join(tags))
 
 
 def _legend(frame: gpd.GeoDataFrame) -> list[tuple[str, str]]:
@@ -453,13 +499,14 @@ def _environment() -> Environment:
                        lstrip_blocks=True)
 
 
-def render_space_html(section: SpaceSection, lang: Lang | None = None, *,
-                      tables: list[ReportTable] | None = None, maps: bool = True,
-                      max_rows: int = 200) -> str:
-    """The report page: key figures, every table, the maps, the notices and sources.
+def space_report_context(section: SpaceSection, lang: Lang | None = None, *,
+                         tables: list[ReportTable] | None = None, maps: bool = True,
+                         max_rows: int = 200, base_map: BaseMap = "osm",
+                         assets: AssetMode = "inline") -> dict[str, Any]:
+    """What the report's templates show: tables as printed cells, maps, notices.
 
-    Tables longer than ``max_rows`` (the allocation list) show their first rows and say
-    how many more the XLSX holds, so the page stays light on a slow connection.
+    The standalone file (:func:`render_space_html`) and the app's page render the same
+    content template (``report/_space_content.html``) from this one context.
     """
     lang = lang or section.lang
     tables = tables if tables is not None else report_tables(section, lang)
@@ -477,20 +524,39 @@ def render_space_html(section: SpaceSection, lang: Lang | None = None, *,
     map_blocks = []
     if maps:
         for key, frame in _map_frames(section, lang).items():
+            parts = _folium_map(frame, base_map=base_map)
             map_blocks.append({"key": key, "title": text(f"map.{key}", lang),
-                               "srcdoc": _folium_map(frame), "legend": _legend(frame)})
+                               "html": parts["html"], "script": parts["script"],
+                               "legend": _legend(frame)})
     end = (section.base_year + section.horizon) if section.base_year is not None else None
     horizon = (text("report.horizon", lang, base=section.base_year, end=end,
                     scenario=text(f"scenario.{section.scenario}", lang))
                if section.base_year is not None else None)
     name = section.municipality.get(f"name_{lang}") or section.municipality.get("name_en", "")
-    template = _environment().get_template("space.html")
-    page: str = template.render(
-        lang=lang, t=lambda key, **kw: text(key, lang, **kw), name=name,
-        municipality=section.municipality, tables=rendered, maps=map_blocks,
-        illustrative=section.illustrative, not_computed=section.not_computed,
-        horizon=horizon, generated=dt.date.today().isoformat(),
-    )
+    return {
+        "lang": lang, "rt": lambda key, **kw: text(key, lang, **kw), "name": name,
+        "municipality": section.municipality, "tables": rendered, "maps": map_blocks,
+        "illustrative": section.illustrative, "not_computed": section.not_computed,
+        "horizon": horizon, "generated": dt.date.today().isoformat(),
+        "asset_tags": asset_tags(assets) if map_blocks else Markup(""),
+    }
+
+
+def render_space_html(section: SpaceSection, lang: Lang | None = None, *,
+                      tables: list[ReportTable] | None = None, maps: bool = True,
+                      max_rows: int = 200, base_map: BaseMap = "osm",
+                      assets: AssetMode = "inline") -> str:
+    """The report page: key figures, every table, the maps, the notices and sources.
+
+    Tables longer than ``max_rows`` (the allocation list) show their first rows and say
+    how many more the XLSX holds, so the page stays light on a slow connection. With
+    ``assets="inline"`` (the default) the page carries Leaflet's text and needs nothing
+    from the network but, optionally, the OpenStreetMap base map (``base_map``).
+    """
+    context = space_report_context(section, lang, tables=tables, maps=maps,
+                                   max_rows=max_rows, base_map=base_map, assets=assets)
+    template = _environment().get_template("report/space.html")
+    page: str = template.render(**context)
     return page
 
 
