@@ -39,7 +39,7 @@ from .. import requests_views as views
 from ..app import TEMPLATES
 from ..auth import CurrentUser, User, require
 from ..deps import LangDep, SettingsDep, WorkspaceDep
-from ..errors import status_for
+from ..errors import TooLargeError, status_for
 from ..i18n import LANG_COOKIE, t
 
 router = APIRouter(tags=["requests"])
@@ -230,9 +230,10 @@ def api_recheck(rid: int, workspace: WorkspaceDep, user: Signed) -> JSONResponse
 
 
 def _read_upload(upload: UploadFile, limit: int) -> bytes:
+    """The uploaded bytes, reading no more than ``limit`` + 1 (413 beyond the limit)."""
     content = upload.file.read(limit + 1)
     if len(content) > limit:
-        raise InputError(f"{upload.filename}: the file is larger than {limit:,} bytes")
+        raise TooLargeError(f"{upload.filename}: the file is larger than {limit:,} bytes")
     return content
 
 
@@ -243,7 +244,7 @@ def api_attach(rid: int, workspace: WorkspaceDep, user: Signed,
     info = svc.attach_document(
         workspace, rid, svc.actor_of(user), kind=kind, filename=file.filename or "",
         content_type=file.content_type or "",
-        content=_read_upload(file, MAX_ATTACHMENT_BYTES + 1),
+        content=_read_upload(file, MAX_ATTACHMENT_BYTES),
     )
     return _json({"id": info.id, "kind": info.kind, "filename": info.filename,
                   "size": info.size, "sha256": info.sha256}, 201)
@@ -533,7 +534,7 @@ def attach_form(rid: int, request: Request, workspace: WorkspaceDep, user: Curre
     def work() -> None:
         svc.attach_document(workspace, rid, svc.actor_of(user), kind=kind,
                             filename=file.filename or "", content_type=file.content_type or "",
-                            content=_read_upload(file, MAX_ATTACHMENT_BYTES + 1))
+                            content=_read_upload(file, MAX_ATTACHMENT_BYTES))
 
     return _guarded(request, workspace, user, lang, settings, rid, work)
 
