@@ -63,6 +63,7 @@ __all__ = [
     "PAGE_ASSET_PREFIX",
     "REGIME_COLOURS",
     "CheckTools",
+    "DrawTexts",
     "check_map",
     "localise_page",
     "page_asset",
@@ -201,6 +202,9 @@ def check_map(
     # Not in the layer control: the control is already rendered above this point.
     drawn = folium.FeatureGroup(name=html.escape(t("check_drawn", lang)), control=False)
     drawn.add_to(page.map)
+    config = check_config(rulebook, lang=lang, form_id=form_id, results_id=results_id)
+    DrawTexts({k: v for k, v in config["text"].items() if k.startswith("draw_")}
+              ).add_to(page.map)
     localise_page(plugins.Draw(
         feature_group=drawn, show_geometry_on_click=False, position="topleft",
         draw_options={"polyline": False, "circle": False, "marker": False,
@@ -210,8 +214,7 @@ def check_map(
                       "rectangle": {"showArea": False}},
         edit_options={"edit": True, "remove": True},
     )).add_to(page.map)
-    CheckTools(grid, drawn, config=check_config(rulebook, lang=lang, form_id=form_id,
-                                                results_id=results_id)).add_to(page.map)
+    CheckTools(grid, drawn, config=config).add_to(page.map)
     return page
 
 
@@ -308,6 +311,48 @@ def _context_layer(
         (colours[c], labels.get(c, c)) for c in colours if c in present))
 
 
+
+class DrawTexts(MacroElement):  # type: ignore[misc]
+    """Leaflet.draw's buttons and hints in the page language.
+
+    Added before the draw control, whose buttons take their titles from
+    ``L.drawLocal`` when they are built.
+    """
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+(function() {
+  var T = {{ this.texts|tojson }};
+  if (L.drawLocal) {
+    var d = L.drawLocal.draw, e = L.drawLocal.edit;
+    d.toolbar.buttons.polygon = T.draw_polygon; d.toolbar.buttons.rectangle = T.draw_rectangle;
+    d.toolbar.actions.title = T.draw_cancel; d.toolbar.actions.text = T.draw_cancel;
+    d.toolbar.finish.title = T.draw_finish; d.toolbar.finish.text = T.draw_finish;
+    d.toolbar.undo.title = T.draw_undo; d.toolbar.undo.text = T.draw_undo;
+    d.handlers.polygon.tooltip.start = T.draw_start;
+    d.handlers.polygon.tooltip.cont = T.draw_cont;
+    d.handlers.polygon.tooltip.end = T.draw_end;
+    d.handlers.rectangle.tooltip.start = T.draw_rect_start;
+    d.handlers.simpleshape.tooltip.end = T.draw_release;
+    e.toolbar.buttons.edit = T.draw_edit; e.toolbar.buttons.remove = T.draw_remove;
+    e.toolbar.actions.save.title = T.draw_save; e.toolbar.actions.save.text = T.draw_save;
+    e.toolbar.actions.cancel.title = T.draw_cancel;
+    e.toolbar.actions.cancel.text = T.draw_cancel;
+    e.toolbar.actions.clearAll.title = T.draw_clear;
+    e.toolbar.actions.clearAll.text = T.draw_clear;
+  }
+})();
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        super().__init__()
+        self._name = "DrawTexts"
+        self.texts = dict(texts)
+
+
 class CheckTools(MacroElement):  # type: ignore[misc]
     """The request test in the browser: pick a parcel or a drawing, check, show why.
 
@@ -340,26 +385,6 @@ class CheckTools(MacroElement):  # type: ignore[misc]
   var m2 = numberFormat(0), pct = numberFormat(1);
   function area(v) { return v === null || v === undefined ? '' : m2.format(v); }
   function share(v) { return v === null || v === undefined ? '' : pct.format(v) + ' %'; }
-
-  // Leaflet.draw in the page language.
-  if (L.drawLocal) {
-    var d = L.drawLocal.draw, e = L.drawLocal.edit;
-    d.toolbar.buttons.polygon = T.draw_polygon; d.toolbar.buttons.rectangle = T.draw_rectangle;
-    d.toolbar.actions.title = T.draw_cancel; d.toolbar.actions.text = T.draw_cancel;
-    d.toolbar.finish.title = T.draw_finish; d.toolbar.finish.text = T.draw_finish;
-    d.toolbar.undo.title = T.draw_undo; d.toolbar.undo.text = T.draw_undo;
-    d.handlers.polygon.tooltip.start = T.draw_start;
-    d.handlers.polygon.tooltip.cont = T.draw_cont;
-    d.handlers.polygon.tooltip.end = T.draw_end;
-    d.handlers.rectangle.tooltip.start = T.draw_rect_start;
-    d.handlers.simpleshape.tooltip.end = T.draw_release;
-    e.toolbar.buttons.edit = T.draw_edit; e.toolbar.buttons.remove = T.draw_remove;
-    e.toolbar.actions.save.title = T.draw_save; e.toolbar.actions.save.text = T.draw_save;
-    e.toolbar.actions.cancel.title = T.draw_cancel;
-    e.toolbar.actions.cancel.text = T.draw_cancel;
-    e.toolbar.actions.clearAll.title = T.draw_clear;
-    e.toolbar.actions.clearAll.text = T.draw_clear;
-  }
 
   function el(tag, text, cls) {
     var node = document.createElement(tag);
@@ -477,11 +502,13 @@ class CheckTools(MacroElement):  # type: ignore[misc]
     panel.appendChild(box);
   }
 
+  // One row per reason: regime, what it says (with its layer, feature and source
+  // beneath), and how much of the subject it covers.
   function reasonTable(rows) {
     var table = el('table', null, 'check-reasons');
     var head = table.createTHead().insertRow();
-    ['col_regime', 'col_message', 'col_layer', 'col_feature', 'col_overlap_m2',
-     'col_overlap_share', 'col_source'].forEach(function(k) { head.appendChild(el('th', T[k])); });
+    ['col_regime', 'col_message', 'col_overlap_m2', 'col_overlap_share'].forEach(
+      function(k) { head.appendChild(el('th', T[k])); });
     var body = table.createTBody();
     rows.forEach(function(r) {
       var row = body.insertRow();
@@ -491,14 +518,27 @@ class CheckTools(MacroElement):  # type: ignore[misc]
       swatch.style.background = cfg.colours[r.regime] || cfg.colours.note;
       regime.appendChild(swatch);
       regime.appendChild(document.createTextNode(cfg.regimes[r.regime] || r.regime));
-      row.insertCell().textContent = r.message;
-      row.insertCell().textContent = layerLabel(r.layer);
-      row.insertCell().textContent = featureLabel(r);
+      var said = row.insertCell();
+      said.appendChild(el('div', r.message, 'reason-message'));
+      var where = [layerLabel(r.layer), featureLabel(r)].filter(function(x) { return x; });
+      if (where.length) {
+        var place = el('div', null, 'reason-where');
+        place.appendChild(el('span', T.col_layer + ': ', 'reason-key'));
+        place.appendChild(el('span', where[0], 'reason-layer'));
+        if (where.length > 1) {
+          place.appendChild(document.createTextNode(' — '));
+          place.appendChild(el('span', where[1], 'reason-feature'));
+        }
+        said.appendChild(place);
+      }
+      var source = el('div', null, 'reason-source');
+      source.appendChild(el('span', T.col_source + ': ', 'reason-key'));
+      source.appendChild(document.createTextNode(r.source));
+      said.appendChild(source);
       var m2Cell = row.insertCell(); m2Cell.className = 'num';
       m2Cell.textContent = area(r.overlap_m2);
       var shareCell = row.insertCell(); shareCell.className = 'num';
       shareCell.textContent = share(r.overlap_share);
-      row.insertCell().textContent = r.source;
     });
     return table;
   }
@@ -534,14 +574,15 @@ class CheckTools(MacroElement):  # type: ignore[misc]
     results.clearLayers();
     if (data.subject) {
       L.geoJSON(data.subject, {interactive: false, style: function() {
-        return {color: cfg.colours.subject, weight: 3, dashArray: '6 4', fill: false};
+        return {color: cfg.colours.subject, weight: 3, dashArray: '6 4', fill: false,
+                className: 'check-subject'};
       }}).addTo(results);
     }
     var rem = data.remainder && data.remainder.geometry_wgs84;
     if (rem && rem.coordinates && rem.coordinates.length) {
       L.geoJSON(rem, {style: function() {
         return {color: cfg.colours.remainder, weight: 2, fillColor: cfg.colours.remainder,
-                fillOpacity: 0.15};
+                fillOpacity: 0.15, className: 'check-remainder'};
       }, onEachFeature: function(f, layer) {
         var box = el('div', null, 'check-popup');
         box.appendChild(el('strong', T.remainder + ': ' + area(data.remainder.area_m2) + ' m²'));
