@@ -682,8 +682,8 @@ def plan_map(
 
     ``chosen`` is :attr:`spatial.space.LandPlan.chosen` (public columns only). Popups
     show the cadastral number, settlement, use, rank, developable hectares, score,
-    verdict and the category change; values are labelled in ``lang`` and escaped by
-    :func:`web.maps._add_layer`.
+    regime and the land category (with its change, if any); values are labelled in
+    ``lang`` and escaped by :func:`web.maps._add_layer`.
     """
     from .maps import _add_layer
 
@@ -693,12 +693,19 @@ def plan_map(
         lang_ = cast(Any, lang)
         frame["settlement"] = frame["settlement"].map(
             lambda v: settlement_labels.get(str(v), str(v)) if pd.notna(v) else "")
-        frame["verdict"] = frame["verdict"].map(lambda v: text(f"verdict.{v}", lang_))
-        frame["needs_category_change"] = frame["needs_category_change"].map(
-            lambda v: text("row.yes" if bool(v) else "row.no", lang_))
+        # Short regime words, and one category cell ("current → target" only when it
+        # changes): the popup data of hundreds of parcels stays small in every language.
+        verdicts = {"allowed": "permitted", "conditional": "conditional",
+                    "prohibited": "prohibited"}
+        frame["verdict"] = frame["verdict"].map(
+            lambda v: t(f"check_regime_{verdicts[v]}", lang) if v in verdicts else str(v))
+        categories = category_labels(lang)
+        current = frame["current_category"].map(lambda v: categories.get(str(v), ""))
+        target = frame["target_category"].map(lambda v: categories.get(str(v), ""))
+        change = frame["needs_category_change"].fillna(False).astype(bool)
+        frame["category"] = current.where(~change, current + " → " + target)
         for column, decimals in (("developable_ha", 2), ("score", 2)):
             frame[column] = frame[column].map(lambda v, d=decimals: format_number(v, d, lang_))
-        uses = use_labels(rulebook, lang)
         fields = {
             "cadastral_no": t("field_cadastral_no", lang),
             "settlement": text("col.settlement", lang_),
@@ -707,16 +714,12 @@ def plan_map(
             "developable_ha": text("col.developable_ha", lang_),
             "score": text("col.score", lang_),
             "verdict": text("col.verdict", lang_),
-            "current_category": text("col.current_category", lang_),
-            "target_category": text("col.target_category", lang_),
-            "needs_category_change": text("col.needs_category_change", lang_),
+            "category": t("field_land_category", lang),
         }
         page.legend.append(_add_layer(
             page.map, frame, title=t("plan_allocated_layer", lang), lang=lang,
-            colour_column="use", colours=palette(list(rulebook.uses)), labels=uses,
-            fields=fields,
-            codelists={"current_category": "land_category", "target_category": "land_category"},
-            fill_opacity=0.6, weight=1.5,
+            colour_column="use", colours=palette(list(rulebook.uses)),
+            labels=use_labels(rulebook, lang), fields=fields, fill_opacity=0.6, weight=1.5,
         ))
         xmin, ymin, xmax, ymax = chosen.to_crs(4326).total_bounds
         page.map.fit_bounds([[ymin, xmin], [ymax, xmax]], padding=(20, 20))

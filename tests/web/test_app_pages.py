@@ -264,8 +264,12 @@ def test_plan_balance_allocation_and_drafts_match_the_shared_computation(plan_en
     drafts = tables["plan-draft_requests"]
     assert drafts[0][0] == text("col.cadastral_no", "en")
     assert {row[0] for row in drafts[1:]} == set(shared_plan.draft_requests["cadastral_no"])
-    # the map carries one feature per allocated parcel
+    # the map carries one feature per allocated parcel; a drafted one shows its change
     assert plan_en.count('"_colour"') == len(allocation)
+    first = shared_plan.draft_requests.iloc[0]
+    change = (f"{label('land_category', first['current_category'], 'en')} → "
+              f"{label('land_category', first['target_category'], 'en')}")
+    assert f'"category": {json.dumps(html.escape(change))}' in plan_en
 
 
 def test_plan_options_change_the_computation(planner, workspace_path):
