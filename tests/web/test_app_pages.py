@@ -370,3 +370,63 @@ def test_pages_never_carry_personal_data(planner, workspace_path, shared_plan):
         page = planner.get(path).text
         assert not [h for h in sample if h in page], path
         assert '"holder"' not in page
+
+
+# --------------------------------------------------------------------------- strings
+
+
+def test_every_string_of_these_pages_exists_in_three_languages():
+    path = Path(__file__).resolve().parents[2] / "web" / "locales" / "app_pages.json"
+    strings = json.loads(path.read_text(encoding="utf-8"))
+    assert strings
+    for key, texts in strings.items():
+        assert key.startswith(("check_", "plan_")), key
+        assert sorted(texts) == sorted(LANGS), key
+        assert all(texts[lang].strip() for lang in LANGS), key
+        # the same placeholders in every language, so no translation loses a number
+        fields = {lang: sorted(re.findall(r"\{(\w+)\}", texts[lang])) for lang in LANGS}
+        assert fields["ky"] == fields["ru"] == fields["en"], key
+
+
+class _Text(HTMLParser):
+    """Text a person sees: everything outside scripts and styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        for name, value in attrs:
+            if name in ("title", "placeholder", "aria-label") and value:
+                self.parts.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_no_string_key_shows_in_place_of_a_text(planner, app, lang):
+    """A missing string would show as its key (``t`` falls back to it)."""
+    for path in ("/check", "/plan", "/plan?method=compound"):
+        page = planner.get(f"{path}{'&' if '?' in path else '?'}lang={lang}").text
+        seen = _Text()
+        seen.feed(page)
+        assert not re.findall(r"\b(?:check|plan)_[a-z_]+", " ".join(seen.parts)), path
+    for page in (_client(app).get(f"/check?lang={lang}").text,
+                 _client(app, "specialist").get(f"/plan?lang={lang}").text):
+        seen = _Text()
+        seen.feed(page)
+        assert not re.findall(r"\b(?:check|plan)_[a-z_]+", " ".join(seen.parts))
+    config = re.search(r"var checkConfig = (\{.*?\}), cfg = checkConfig;",
+                       planner.get(f"/check?lang={lang}").text)
+    assert config is not None
+    texts = json.loads(config.group(1))["text"]
+    assert not [k for k, v in texts.items() if v == f"check_{k}"]
