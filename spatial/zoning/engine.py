@@ -218,6 +218,8 @@ class Measured:
         sel = np.asarray(sel, dtype=np.int64)
         new = np.full(len(self.area), -1, dtype=np.int64)
         new[sel] = np.arange(sel.size)
+        if sel.size and (new[sel] != np.arange(sel.size)).any():
+            raise ValueError("a parcel is selected twice; take() needs distinct positions")
         pairs = {}
         for name, (pos, feat, overlap) in self.pairs.items():
             keep = new[pos] >= 0

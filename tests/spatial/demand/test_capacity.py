@@ -424,3 +424,5 @@ def test_a_shared_measurement_checks_like_a_fresh_one(rulebook):
     assert (fresh.table["verdict"] == "prohibited").any()
     with pytest.raises(ValueError, match="measured holds"):
         check_parcels(parcels.iloc[sel], proposal, lay, rulebook, measured=measured)
+    with pytest.raises(ValueError, match="twice"):
+        measured.take(np.array([sel[0], sel[0]]))
