@@ -14,6 +14,7 @@ rulebook, and writes what :func:`spatial.requests.apply_step` returns.
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -58,7 +59,7 @@ from spatial.store import Workspace
 from spatial.zoning import ConstraintLayers, Rulebook
 
 from .auth import User
-from .services import CONSTRAINT_LAYERS, read_layers, resolve_rulebook
+from .services import CONSTRAINT_LAYERS, read_layers, resolve_rulebook, rulebook_stamp
 
 REQUESTS = "transformation_requests"
 PARCELS = "transformation_parcels"
@@ -310,7 +311,7 @@ class References:
 
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
-        self.rulebook: Rulebook = resolve_rulebook(None, workspace)
+        self.rulebook: Rulebook = workspace_rulebook(workspace)
 
     @cached_property
     def frames(self) -> dict[str, gpd.GeoDataFrame]:
@@ -324,6 +325,29 @@ class References:
     def layers(self) -> ConstraintLayers:
         return ConstraintLayers.from_frames(rulebook=self.rulebook, crs=self._workspace.crs,
                                             **self.frames)
+
+
+_RULEBOOKS: dict[tuple[Any, ...], Rulebook] = {}
+_RULEBOOKS_LOCK = threading.Lock()
+
+
+def workspace_rulebook(workspace: Workspace) -> Rulebook:
+    """The workspace's rulebook, loaded once per state of its files.
+
+    Keyed on :func:`web.services.rulebook_stamp` (path, modification time and size of
+    the workspace's rulebook and of every shipped one it may extend), so an edited file
+    is loaded again; the check's fingerprint digests the loaded content itself.
+    """
+    key = rulebook_stamp(workspace)
+    with _RULEBOOKS_LOCK:
+        found = _RULEBOOKS.get(key)
+    if found is None:
+        found = resolve_rulebook(None, workspace)
+        with _RULEBOOKS_LOCK:
+            if len(_RULEBOOKS) > 16:
+                _RULEBOOKS.clear()
+            _RULEBOOKS[key] = found
+    return found
 
 
 def references(workspace: Workspace) -> References:
@@ -436,7 +460,7 @@ def _parcel_rows(workspace: Workspace, cadastral_nos: list[str]
 
 def _check_codes(workspace: Workspace, target_category: str | None,
                  target_use: str | None) -> None:
-    rulebook = resolve_rulebook(None, workspace)
+    rulebook = workspace_rulebook(workspace)
     problems = []
     if target_category is not None and target_category not in rulebook.categories:
         problems.append(f"unknown target category {target_category!r}; categories are "
@@ -833,7 +857,7 @@ def read_drafts(data: Any) -> pd.DataFrame:
 def import_drafts(workspace: Workspace, actor: Actor, drafts: pd.DataFrame, *,
                   per_parcel: bool = False) -> list[TransformationRequest]:
     """Create one draft request per group of the allocation's draft rows, atomically."""
-    rulebook = resolve_rulebook(None, workspace)
+    rulebook = workspace_rulebook(workspace)
     groups = group_drafts(drafts, categories=rulebook.categories, uses=tuple(rulebook.uses),
                           per_parcel=per_parcel)
     created = []

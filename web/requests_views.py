@@ -49,8 +49,8 @@ from .maps import (
     _base_page,
     _finish,
 )
-from .requests_service import Comment, actor_of
-from .services import read_layers, resolve_rulebook
+from .requests_service import Comment, actor_of, workspace_rulebook
+from .services import read_layers
 
 #: Colour of a request on the map of requests, by stage.
 STAGE_COLOURS = {"need": "#9e9ac8", "documents": "#6baed6", "council": "#fd8d3c",
@@ -348,7 +348,7 @@ def dossier_html(workspace: Workspace, request: TransformationRequest, user: Use
     """
     from .app import TEMPLATES
 
-    refs_rulebook = resolve_rulebook(None, workspace)
+    refs_rulebook = workspace_rulebook(workspace)
     check = RequestCheck.from_dict({**detail["check"], "reasons": [
         {**{k: v for k, v in r.items() if k != "message"},
          **{f"message_{code}": text for code, text in r["message"].items()}}
