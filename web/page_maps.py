@@ -43,6 +43,7 @@ from .auth import CSRF_COOKIE, CSRF_HEADER
 from .i18n import t
 from .maps import (
     HAZARD_CLASS_COLOURS,
+    TILE_URL,
     WATER_ZONE_COLOURS,
     BaseMap,
     LegendSection,
@@ -198,7 +199,7 @@ def check_map(
     ))
     _finish(page, lang=lang, parcels_shown=True)
     grid = next(child for child in page.map._children.values()
-                if isinstance(child, plugins.VectorGridProtobuf))
+                if isinstance(child, plugins.VectorGridProtobuf) and child.url == TILE_URL)
     # Not in the layer control: the control is already rendered above this point.
     drawn = folium.FeatureGroup(name=html.escape(t("check_drawn", lang)), control=False)
     drawn.add_to(page.map)
@@ -442,6 +443,8 @@ class CheckTools(MacroElement):  # type: ignore[misc]
       setMode('parcel');
     }
   });
+  // Typing a cadastral number means checking that parcel.
+  form.elements.cadastral_no.addEventListener('input', function() { setMode('parcel'); });
   // Only the last drawn shape is checked.
   map.on('draw:created', function(ev) {
     drawn.clearLayers();
