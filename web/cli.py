@@ -526,6 +526,7 @@ def serve(
 # Command groups defined in their own modules register on ``app`` when imported.
 from . import cli_planning, cli_users, cli_zoning  # noqa: E402, F401
 from . import cli_requests  # noqa: E402, F401
+from . import cli_ogc  # noqa: E402, F401
 
 
 def main() -> None:
