@@ -332,3 +332,14 @@ def test_operations_follow_the_table():
         check_operation(request(), "attach", PLANNER, document_kind="council_resolution")
     with pytest.raises(InputError, match="unknown document kind"):
         check_operation(request(), "attach", PLANNER, document_kind="selfie")
+
+
+def test_the_guide_lists_every_transition():
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "requests.md").read_text(
+        encoding="utf-8")
+    for action in ACTIONS:
+        assert f"| `{action}` |" in guide, action
+    for status in STATUSES:
+        assert f"`{status}`" in guide, status
