@@ -1,7 +1,9 @@
-"""Role × endpoint matrix of the parcels API: who may read, who may write, who sees holders."""
+"""Role × endpoint matrix of the parcels API and the JSON API: who may read, write, check,
+forecast and import, and who sees holders."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from typing import Any
 
@@ -31,8 +33,9 @@ def world(demo_gpkg, tmp_path_factory) -> dict[str, Any]:
     finally:
         ws.close()
     client = TestClient(create_app(Settings(workspace=str(path))), raise_server_exceptions=False)
+    squares = free_squares(path, 2 * len(CALLERS))
     return {"path": path, "tokens": tokens, "keys": keys, "client": client,
-            "squares": free_squares(path, len(CALLERS))}
+            "squares": squares[:len(CALLERS)], "import_squares": squares[len(CALLERS):]}
 
 
 def _version(world: dict[str, Any], key: str) -> int | None:
@@ -115,3 +118,75 @@ def test_holder_shown_only_with_read_personal(world, caller):
     may = caller != "anonymous" and "read_personal" in ROLE_PERMISSIONS[caller]
     assert ("holder" in one) is may
     assert all(("holder" in f["properties"]) is may for f in listed["features"])
+
+
+# --------------------------------------------------------------------------- JSON API
+
+#: Endpoint -> the permission it needs (None: anyone, also nobody signed in).
+API_PERMISSION: dict[str, str | None] = {
+    "import": "edit_inventory", "export_parcels": None, "export_unpublished": None,
+    "check": "run_checks", "batch": "run_checks", "exposure": "run_checks",
+    "demand": "run_forecasts", "capacity": "run_forecasts", "allocation": "run_forecasts",
+    "balance": None,
+}
+
+
+def _api_call(world: dict[str, Any], caller: str, endpoint: str) -> Any:
+    client: TestClient = world["client"]
+    headers = {} if caller == "anonymous" else bearer(world["tokens"][caller])
+    key = world["keys"][-2]
+    if endpoint == "import":
+        feature = new_parcel(world["import_squares"][CALLERS.index(caller)],
+                             cadastral_no=f"4-08-09-9997-{CALLERS.index(caller):04d}")
+        content = json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
+        return client.post("/api/imports", data={"layer": "parcels"},
+                           files={"file": ("one.geojson", content)}, headers=headers)
+    if endpoint.startswith("export"):
+        layer = "parcels" if endpoint == "export_parcels" else "facilities"
+        return client.get(f"/api/exports/{layer}", params={"format": "geojson"},
+                          headers=headers)
+    if endpoint == "check":
+        return client.post("/api/checks", json={"cadastral_no": key, "target_use": "school"},
+                           headers=headers)
+    if endpoint == "batch":
+        return client.post("/api/checks/batch", json={"cadastral_nos": world["keys"][-5:-2]},
+                           headers=headers)
+    if endpoint == "exposure":
+        return client.get("/api/hazards/exposure", headers=headers)
+    if endpoint == "balance":
+        return client.get("/api/balance", headers=headers)
+    return client.post(f"/api/{endpoint}", json={"horizon": 2}, headers=headers)
+
+
+def _api_expected(caller: str, endpoint: str) -> int:
+    if endpoint == "export_unpublished":  # facilities: published to no one but accounts
+        return 403 if caller == "anonymous" else 200
+    permission = API_PERMISSION[endpoint]
+    if permission is None:
+        return 200
+    if caller == "anonymous":
+        return 401
+    return 200 if permission in ROLE_PERMISSIONS[caller] else 403
+
+
+def _parcel_count(world: dict[str, Any]) -> int:
+    ws = open_workspace(world["path"])
+    try:
+        return ws.count("parcels")
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("endpoint", list(API_PERMISSION))
+@pytest.mark.parametrize("caller", CALLERS)
+def test_api_role_endpoint_matrix(world, caller, endpoint):
+    before = _parcel_count(world)
+    response = _api_call(world, caller, endpoint)
+    expected = _api_expected(caller, endpoint)
+    assert response.status_code == expected, (caller, endpoint, response.text[:300])
+    written = 1 if endpoint == "import" and expected == 200 else 0
+    assert _parcel_count(world) == before + written
+    if expected == 200 and endpoint == "export_parcels":
+        may = caller != "anonymous" and "read_personal" in ROLE_PERMISSIONS[caller]
+        properties = response.json()["features"][0]["properties"]
+        assert ("holder" in properties) is may
