@@ -23,7 +23,6 @@ from pydantic import BaseModel, Field
 from spatial.errors import InputError, JerError, NotFoundError
 from spatial.requests import (
     ACTIONS,
-    DOCUMENT_KINDS,
     MAX_ATTACHMENT_BYTES,
     OPERATIONS,
     STAGES,
@@ -43,6 +42,8 @@ from ..errors import TooLargeError, status_for
 from ..i18n import LANG_COOKIE, t
 
 router = APIRouter(tags=["requests"])
+#: The HTML pages and their forms (not part of the API's OpenAPI document).
+pages = APIRouter(tags=["pages"], include_in_schema=False)
 Signed = Annotated[User, Depends(require("read_requests"))]
 Creator = Annotated[User, Depends(require("create_requests"))]
 #: Draft lists larger than this are refused (the allocation lists tens of parcels).
@@ -313,7 +314,7 @@ def _back(rid: int | None = None, **query: str) -> RedirectResponse:
     return RedirectResponse(path + suffix, status_code=303)
 
 
-@router.get("/requests", response_class=HTMLResponse)
+@pages.get("/requests", response_class=HTMLResponse)
 def list_page(
     request: Request, workspace: WorkspaceDep, user: CurrentUser, lang: LangDep,
     status: str | None = None, stage: str | None = None, settlement: str | None = None,
@@ -337,7 +338,7 @@ def list_page(
     }, lang)
 
 
-@router.get("/requests/map", response_class=HTMLResponse)
+@pages.get("/requests/map", response_class=HTMLResponse)
 def map_page(request: Request, workspace: WorkspaceDep, user: CurrentUser, lang: LangDep,
              settings: SettingsDep) -> HTMLResponse:
     """The requests on a map, coloured by stage."""
@@ -355,7 +356,7 @@ def _form_context(workspace: Any, lang: str) -> dict[str, Any]:
             "uses": list(rulebook.uses), "kinds": svc.APPLICANT_KINDS}
 
 
-@router.get("/requests/new", response_class=HTMLResponse)
+@pages.get("/requests/new", response_class=HTMLResponse)
 def new_page(request: Request, workspace: WorkspaceDep, user: CurrentUser,
              lang: LangDep) -> HTMLResponse:
     """The form for a new draft (needs ``create_requests``)."""
@@ -370,7 +371,7 @@ def _keys(text: str) -> list[str]:
     return [k for k in re.split(r"[\s,;]+", text or "") if k]
 
 
-@router.post("/requests/new", response_class=HTMLResponse)
+@pages.post("/requests/new", response_class=HTMLResponse)
 def new_submit(
     request: Request, workspace: WorkspaceDep, user: CurrentUser, lang: LangDep,
     cadastral_nos: Annotated[str, Form()] = "",
@@ -399,7 +400,7 @@ def new_submit(
     return _back(created.id)
 
 
-@router.post("/requests/import-drafts", response_class=HTMLResponse)
+@pages.post("/requests/import-drafts", response_class=HTMLResponse)
 def import_page(workspace: WorkspaceDep, user: CurrentUser,
                 file: Annotated[UploadFile, File()]) -> Response:
     """Draft requests from an uploaded allocation list (JSON or CSV)."""
@@ -460,7 +461,7 @@ def _detail_page(request: Request, workspace: Any, user: User, lang: str, settin
     }, lang, status_code=status_code)
 
 
-@router.get("/requests/{rid}", response_class=HTMLResponse)
+@pages.get("/requests/{rid}", response_class=HTMLResponse)
 def detail_page(rid: int, request: Request, workspace: WorkspaceDep, user: CurrentUser,
                 lang: LangDep, settings: SettingsDep, commented: int | None = None
                 ) -> HTMLResponse:
@@ -480,7 +481,7 @@ def _guarded(request: Request, workspace: Any, user: User, lang: str, settings: 
     return _back(rid, **query)
 
 
-@router.post("/requests/{rid}/action", response_class=HTMLResponse)
+@pages.post("/requests/{rid}/action", response_class=HTMLResponse)
 def action_form(
     rid: int, request: Request, workspace: WorkspaceDep, user: CurrentUser, lang: LangDep,
     settings: SettingsDep, action: Annotated[str, Form()],
@@ -504,7 +505,7 @@ def action_form(
         _step({k: (v or None) for k, v in fields.items()}), expected_version=version))
 
 
-@router.post("/requests/{rid}/edit", response_class=HTMLResponse)
+@pages.post("/requests/{rid}/edit", response_class=HTMLResponse)
 def edit_form(
     rid: int, request: Request, workspace: WorkspaceDep, user: CurrentUser, lang: LangDep,
     settings: SettingsDep, version: Annotated[int | None, Form()] = None,
@@ -520,14 +521,14 @@ def edit_form(
         workspace, rid, svc.actor_of(user), changes, expected_version=version))
 
 
-@router.post("/requests/{rid}/recheck", response_class=HTMLResponse)
+@pages.post("/requests/{rid}/recheck", response_class=HTMLResponse)
 def recheck_form(rid: int, request: Request, workspace: WorkspaceDep, user: CurrentUser,
                  lang: LangDep, settings: SettingsDep) -> Response:
     return _guarded(request, workspace, user, lang, settings, rid,
                     lambda: svc.recheck(workspace, rid, svc.actor_of(user)))
 
 
-@router.post("/requests/{rid}/documents", response_class=HTMLResponse)
+@pages.post("/requests/{rid}/documents", response_class=HTMLResponse)
 def attach_form(rid: int, request: Request, workspace: WorkspaceDep, user: CurrentUser,
                 lang: LangDep, settings: SettingsDep, kind: Annotated[str, Form()],
                 file: Annotated[UploadFile, File()]) -> Response:
@@ -539,7 +540,7 @@ def attach_form(rid: int, request: Request, workspace: WorkspaceDep, user: Curre
     return _guarded(request, workspace, user, lang, settings, rid, work)
 
 
-@router.post("/requests/{rid}/comments", response_class=HTMLResponse)
+@pages.post("/requests/{rid}/comments", response_class=HTMLResponse)
 def comment_form(rid: int, request: Request, workspace: WorkspaceDep, user: CurrentUser,
                  lang: LangDep, settings: SettingsDep, body: Annotated[str, Form()] = "",
                  name: Annotated[str, Form()] = "",
@@ -553,7 +554,7 @@ def comment_form(rid: int, request: Request, workspace: WorkspaceDep, user: Curr
                     **({"commented": "1"} if source == "online" else {}))
 
 
-@router.post("/requests/{rid}/comments/{cid}/moderate", response_class=HTMLResponse)
+@pages.post("/requests/{rid}/comments/{cid}/moderate", response_class=HTMLResponse)
 def moderate_form(rid: int, cid: int, request: Request, workspace: WorkspaceDep,
                   user: CurrentUser, lang: LangDep, settings: SettingsDep,
                   decision: Annotated[str, Form()]) -> Response:
@@ -561,7 +562,7 @@ def moderate_form(rid: int, cid: int, request: Request, workspace: WorkspaceDep,
         workspace, rid, cid, svc.actor_of(user), decision=decision))
 
 
-@router.post("/requests/{rid}/comments/{cid}/answer", response_class=HTMLResponse)
+@pages.post("/requests/{rid}/comments/{cid}/answer", response_class=HTMLResponse)
 def answer_form(rid: int, cid: int, request: Request, workspace: WorkspaceDep,
                 user: CurrentUser, lang: LangDep, settings: SettingsDep,
                 answer: Annotated[str, Form()] = "",
@@ -570,7 +571,7 @@ def answer_form(rid: int, cid: int, request: Request, workspace: WorkspaceDep,
         workspace, rid, cid, svc.actor_of(user), taken_up=taken_up == "yes", answer=answer))
 
 
-@router.get("/requests/{rid}/dossier", response_class=HTMLResponse)
+@pages.get("/requests/{rid}/dossier", response_class=HTMLResponse)
 def dossier_page(rid: int, request: Request, workspace: WorkspaceDep, user: CurrentUser,
                  lang: LangDep, settings: SettingsDep) -> HTMLResponse:
     """The printable dossier: map, check, documents, decisions, comments, timeline."""
@@ -580,5 +581,4 @@ def dossier_page(rid: int, request: Request, workspace: WorkspaceDep, user: Curr
     return HTMLResponse(html, headers={"Vary": "Authorization, Cookie"})
 
 
-#: Document kinds, exported for the templates' select lists.
-KINDS = tuple(DOCUMENT_KINDS)
+router.include_router(pages)
