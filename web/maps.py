@@ -555,6 +555,7 @@ def parcel_fields(lang: str) -> list[tuple[str, str]]:
         ("cadastral_no", t("field_cadastral_no", lang)),
         ("land_category", t("field_land_category", lang)),
         ("ag_subtype", t("field_ag_subtype", lang)),
+        ("designated_use", t("field_designated_use", lang)),
         ("settlement", t("field_settlement", lang)),
         ("official_area_ha", t("field_official_area_ha", lang)),
         ("in_use", t("field_in_use", lang)),
@@ -704,8 +705,8 @@ class MapTools(MacroElement):  # type: ignore[misc]
     if (!panel) {
       panel = el('section', null, 'jer-editor');
       panel.setAttribute('aria-label', T.edit_title);
-      panel.style.cssText = 'position:absolute;left:3.4rem;top:.6rem;z-index:1001;'
-        + 'width:21rem;max-height:calc(100% - 2rem);overflow:auto;background:#fff;'
+      panel.style.cssText = 'position:absolute;left:3.4rem;top:3rem;z-index:1001;'
+        + 'width:21rem;max-height:calc(100% - 4.5rem);overflow:auto;background:#fff;'
         + 'padding:.5rem .8rem;box-shadow:0 1px 5px rgba(0,0,0,.4);border-radius:4px;';
       var host = map.getContainer().parentNode || document.body;
       host.appendChild(panel);

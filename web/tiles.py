@@ -98,7 +98,7 @@ def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float],
 TILE_LAYERS: dict[str, TileSource] = {
     "parcels": TileSource(PARCEL_LAYER, TILE_COLUMNS,
                           {"land_category": "land_category", "ag_subtype": "ag_subtype"},
-                          details=("official_area_ha",)),
+                          details=("designated_use", "official_area_ha")),
     "zones": TileSource("zones", ("zone_id", "zone_type", "name"), {}),
     "protected_areas": TileSource(
         "protected_areas", ("area_id", "name", "pa_type", "subzone"),
@@ -228,28 +228,22 @@ def features_at(workspace: Workspace, name: str, lon: float, lat: float, *, lang
     return describe(found.iloc[:MAX_CLICK_FEATURES], source, lang=lang, labels=labels)
 
 
-def parcels_at(workspace: Workspace, lon: float, lat: float, *, lang: str) -> list[dict[str, Any]]:
+def parcels_at(workspace: Workspace, lon: float, lat: float, *, lang: str,
+               labels: Mapping[str, Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
     """Non-personal attributes of the parcels under a WGS 84 point (a click on the map)."""
-    _check_point(lon, lat)
-    box = (lon - CLICK_EPS, lat - CLICK_EPS, lon + CLICK_EPS, lat + CLICK_EPS)
-    found = workspace.read_layer(
-        PARCEL_LAYER, bbox=box, bbox_crs=4326,
-        columns=[*TILE_COLUMNS, "official_area_ha"], include_personal=False,
-    )
-    point = shapely.points(*_project(workspace, lon, lat))
-    found = found[shapely.intersects(found.geometry.to_numpy(), point)]
-    return describe_parcels(found, lang=lang)
+    return features_at(workspace, PARCEL_LAYER, lon, lat, lang=lang, labels=labels)
 
 
-def find_parcel(workspace: Workspace, cadastral_no: str, *, lang: str) -> dict[str, Any]:
+def find_parcel(workspace: Workspace, cadastral_no: str, *, lang: str,
+                labels: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
     """A parcel by cadastral number, with its WGS 84 bounds for the map to zoom to."""
     found = workspace.read_layer(
         PARCEL_LAYER, where={"cadastral_no": cadastral_no.strip()},
-        columns=[*TILE_COLUMNS, "official_area_ha"], include_personal=False,
+        columns=list(TILE_LAYERS[PARCEL_LAYER].detail_columns), include_personal=False,
     )
     if found.empty:
         raise NotFoundError(f"no parcel with cadastral number {cadastral_no!r}")
-    (parcel,) = describe_parcels(found.iloc[:1], lang=lang)
+    (parcel,) = describe(found.iloc[:1], TILE_LAYERS[PARCEL_LAYER], lang=lang, labels=labels)
     xmin, ymin, xmax, ymax = found.iloc[:1].to_crs(4326).total_bounds
     parcel["bounds"] = [float(xmin), float(ymin), float(xmax), float(ymax)]
     return parcel

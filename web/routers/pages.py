@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from spatial.errors import JerError
 from spatial.schema import LANGS
 from spatial.space import SpaceSection
 from spatial.store import Workspace
@@ -24,6 +25,7 @@ from spatial.store import Workspace
 from ..app import TEMPLATES
 from ..auth import CurrentUser, User, require
 from ..deps import LangDep, SettingsDep, WorkspaceDep
+from ..errors import status_for
 from ..i18n import LANG_COOKIE, t
 from ..reports.space import REPORT_LAYERS
 from ..services import (
@@ -49,6 +51,21 @@ MAX_HORIZON = 30
 
 #: The language cookie lasts a year: a choice of language is not a session.
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+#: The app's icon (Kyrgyz "Ж" of "Жер" on the header's green), so browsers ask for no other.
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<rect width="32" height="32" rx="6" fill="#2f5d50"/>'
+    '<text x="16" y="23" font-size="20" font-family="sans-serif" text-anchor="middle" '
+    'fill="#fff">Ж</text></svg>'
+)
+
+
+@router.get("/favicon.svg", include_in_schema=False)
+def favicon() -> Response:
+    return Response(FAVICON, media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/lang/{code}", response_class=RedirectResponse, status_code=303)
@@ -188,8 +205,17 @@ async def space_report_page(request: Request, workspace: WorkspaceDep, lang: Lan
     refused = await _refusal(request, user, lang)
     if refused is not None:
         return refused
-    section, seconds = await run_in_threadpool(
-        cached_space_section, request.app.state, workspace, settings, options)
+    try:
+        section, seconds = await run_in_threadpool(
+            cached_space_section, request.app.state, workspace, settings, options)
+    except JerError as exc:
+        # The data cannot make the report (e.g. a use the rulebook does not know): say
+        # why on the page, with the status of the error table.
+        return TEMPLATES.TemplateResponse(
+            request, "report/app_space.html",
+            {"lang": lang, "langs": LANGS, "user": user, "refused": None,
+             "error": str(exc), "problems": [p.message for p in getattr(exc, "problems", [])]},
+            status_code=status_for(exc))
     context = await run_in_threadpool(
         space_report_context, section, lang, base_map=settings.base_map, assets="app")
     context.update({
@@ -197,6 +223,7 @@ async def space_report_page(request: Request, workspace: WorkspaceDep, lang: Lan
         "scenarios": ("low", "medium", "high"), "methods": ("official", "compound"),
         "max_horizon": MAX_HORIZON, "seconds": None if seconds is None else round(seconds, 1),
         "xlsx_url": f"/report/space.xlsx?{options.query(lang)}", "refused": None,
+        "error": None,
     })
     response = TEMPLATES.TemplateResponse(request, "report/app_space.html", context)
     if request.query_params.get("lang") in LANGS:

@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from spatial.errors import InputError
+from spatial.store import Workspace
+from spatial.zoning import Rulebook
 
 from ..deps import LangDep, WorkspaceDep
 from ..maps import settlement_labels, zone_type_labels
-from ..services import resolve_rulebook
+from ..services import resolve_rulebook, rulebook_stamp
 from ..tiles import TILE_LAYERS, features_at, find_parcel, layer_tile, parcels_at
 
 router = APIRouter(tags=["maps"])
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+@lru_cache(maxsize=8)
+def _rulebook(stamp: tuple[Any, ...], path: str | None) -> Rulebook:
+    return resolve_rulebook(path)
+
+
+def _labels(workspace: Workspace, names: list[str], lang: str) -> dict[str, dict[str, str]]:
+    """Labels of columns whose codes are the municipality's: settlements, uses, zones.
+
+    The rulebook is loaded once per version of its files (a click must stay quick).
+    """
+    labels: dict[str, dict[str, str]] = {}
+    book = None
+    if {"parcels", "zones"} & set(names):
+        book = _rulebook(rulebook_stamp(workspace), workspace.metadata().get("rulebook") or None)
+    if {"parcels", "exposed_parcels"} & set(names):
+        labels["settlement"] = settlement_labels(workspace, lang)
+    if book is not None and "parcels" in names:
+        labels["designated_use"] = {code: use.name.get(lang) or code
+                                    for code, use in book.uses.items()}
+    if book is not None and "zones" in names:
+        labels["zone_type"] = zone_type_labels(book, lang)
+    return labels
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", response_class=Response,
@@ -49,11 +76,7 @@ def features_at_point(
     unknown = [name for name in names if name not in TILE_LAYERS]
     if not names or unknown:
         raise InputError(f"layers {unknown or layers!r}: choose from {', '.join(TILE_LAYERS)}")
-    labels: dict[str, dict[str, str]] = {}
-    if {"parcels", "exposed_parcels"} & set(names):
-        labels["settlement"] = settlement_labels(workspace, lang)
-    if "zones" in names:
-        labels["zone_type"] = zone_type_labels(resolve_rulebook(None, workspace), lang)
+    labels = _labels(workspace, names, lang)
     return {name: features_at(workspace, name, lon, lat, lang=lang, labels=labels)
             for name in dict.fromkeys(names)}
 
@@ -66,7 +89,8 @@ def parcels_at_point(
     lat: float = Query(ge=-90, le=90),
 ) -> list[dict[str, Any]]:
     """Non-personal attributes of the parcels under a WGS 84 point."""
-    return parcels_at(workspace, lon, lat, lang=lang)
+    return parcels_at(workspace, lon, lat, lang=lang,
+                      labels=_labels(workspace, ["parcels"], lang))
 
 
 @router.get("/api/map/parcels/find")
@@ -74,4 +98,5 @@ def parcel_by_cadastral_no(
     workspace: WorkspaceDep, lang: LangDep, cadastral_no: str = Query(min_length=1)
 ) -> dict[str, Any]:
     """A parcel by cadastral number with its WGS 84 bounds, for the map search."""
-    return find_parcel(workspace, cadastral_no, lang=lang)
+    return find_parcel(workspace, cadastral_no, lang=lang,
+                       labels=_labels(workspace, ["parcels"], lang))
