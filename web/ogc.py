@@ -57,15 +57,22 @@ from spatial.schema import LayerSchema, codes, layer_schema
 from spatial.store import Workspace
 
 from .auth import User
+from .i18n import t
 
 __all__ = [
     "CONFORMANCE",
     "CRS84",
     "DEFAULT_LIMIT",
     "EDITABLE_LAYERS",
+    "GEOJSON",
+    "JSON",
     "MAX_LIMIT",
+    "OPENAPI_30",
+    "SCHEMA_JSON",
+    "Feature",
     "MissingVersion",
     "OgcCrs",
+    "Page",
     "Stale",
     "allowed_methods",
     "collection_document",
@@ -362,8 +369,7 @@ def landing_document(workspace: Workspace, base: str, *, lang: str) -> dict[str,
         title = f"Jer: {municipality[f'name_{lang}'].iloc[0]}"
     return {
         "title": title,
-        "description": "Land inventory and reference layers of the municipality "
-                       "(OGC API - Features; parcels are editable by land specialists)",
+        "description": t("ogc.landing_description", lang),
         "links": [
             _link(f"{base}/", "self", JSON, "This document"),
             _link(f"{base}/api", "service-desc", OPENAPI_30, "The API definition (OpenAPI 3.0)"),
