@@ -361,12 +361,17 @@ def _link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
     return {"href": href, "rel": rel, "type": type_, "title": title}
 
 
-def landing_document(workspace: Workspace, base: str, *, lang: str) -> dict[str, Any]:
-    """The landing page: where the API description, conformance and collections are."""
+def landing_document(workspace: Workspace, base: str, user: User, *,
+                     lang: str) -> dict[str, Any]:
+    """The landing page: where the API description, conformance and collections are.
+
+    Titled with the municipality's name when the caller may read that layer.
+    """
     title = "Jer"
-    municipality = workspace.read_layer("municipality", columns=[f"name_{lang}"])
-    if len(municipality):
-        title = f"Jer: {municipality[f'name_{lang}'].iloc[0]}"
+    if "municipality" in visible_layers(workspace, user):
+        names = workspace.read_layer("municipality", columns=[f"name_{lang}"])[f"name_{lang}"]
+        if len(names):
+            title = f"Jer: {names.iloc[0]}"
     return {
         "title": title,
         "description": t("ogc.landing_description", lang),

@@ -291,9 +291,12 @@ def test_unpublished_collections_are_hidden_from_the_public(world: dict[str, Any
     result = runner.invoke(cli_app, ["publish", "zones", "--off", "--workspace",
                                      str(world["path"]), "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["zones"] is False
+    assert runner.invoke(cli_app, ["publish", "municipality", "--off", "--workspace",
+                                   str(world["path"])]).exit_code == 0
     try:
         ids = [c["id"] for c in client.get("/ogc/collections").json()["collections"]]
-        assert "zones" not in ids and "parcels" in ids
+        assert "zones" not in ids and "municipality" not in ids and "parcels" in ids
+        assert client.get("/ogc").json()["title"] == "Jer"  # not even the name
         for path in ("/ogc/collections/zones", "/ogc/collections/zones/items",
                      "/ogc/collections/zones/items/1", "/ogc/collections/zones/queryables"):
             assert client.get(path).status_code == 404, path
@@ -301,9 +304,11 @@ def test_unpublished_collections_are_hidden_from_the_public(world: dict[str, Any
         assert "zones" in [c["id"] for c in
                            client.get("/ogc/collections", headers=planner).json()["collections"]]
         assert client.get("/ogc/collections/zones/items", headers=planner).status_code == 200
+        assert client.get("/ogc", headers=planner).json()["title"].startswith("Jer: ")
     finally:
-        result = runner.invoke(cli_app, ["publish", "zones", "--workspace", str(world["path"])])
-        assert result.exit_code == 0
+        for layer in ("zones", "municipality"):
+            result = runner.invoke(cli_app, ["publish", layer, "--workspace", str(world["path"])])
+            assert result.exit_code == 0
     assert client.get("/ogc/collections/zones/items").status_code == 200
     missing = runner.invoke(cli_app, ["publish", "roads", "--workspace", str(world["path"])])
     assert missing.exit_code == 1 and "no layer 'roads'" in missing.stderr

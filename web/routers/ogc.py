@@ -48,9 +48,10 @@ def _feature(feature: ogc.Feature, status_code: int = 200,
 
 @router.get("")
 @router.get("/")
-def landing(request: Request, workspace: WorkspaceDep, lang: LangDep) -> Response:
+def landing(request: Request, workspace: WorkspaceDep, user: CurrentUser,
+            lang: LangDep) -> Response:
     """Landing page: links to the API description, conformance and collections."""
-    return _json(ogc.landing_document(workspace, _base(request), lang=lang))
+    return _json(ogc.landing_document(workspace, _base(request), user, lang=lang))
 
 
 @router.get("/conformance")
