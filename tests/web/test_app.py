@@ -71,3 +71,16 @@ def test_balance_page_titles_are_translated_and_no_nan(client):
     page = client.get("/?lang=ru").text
     assert "Итоги земельного баланса" in page
     assert ">nan<" not in page and ">summary<" not in page
+
+
+def test_balance_page_shows_hostile_names_as_text(demo_copy):
+    from spatial.store import open_workspace
+
+    hostile = '<img src=x onerror="alert(1)">'
+    with open_workspace(demo_copy) as ws:
+        settlements = ws.read_layer("settlements").drop(columns=["fid"])
+        settlements.loc[settlements["name"] == "Samat", "name_en"] = hostile
+        ws.import_layer("settlements", settlements, user="test", mode="replace")
+    page = TestClient(create_app(Settings(workspace=str(demo_copy)))).get("/?lang=en").text
+    assert hostile not in page
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
