@@ -273,7 +273,8 @@ def measure_page(browser: Any, url: str) -> dict[str, Any]:
             by_kind[kind] = by_kind.get(kind, 0) + int(r["bytes"])
         tiles = [r for r in done if r.get("url", "").endswith(".pbf")]
         tile_ms = [(r["end"] - r["start"]) * 1000 for r in tiles if "start" in r]
-        zooms = sorted({int(r["url"].split("/tiles/parcels/")[1].split("/")[0]) for r in tiles})
+        # /tiles/<layer>/<z>/<x>/<y>.pbf: the maps draw several tile layers, not only parcels
+        zooms = sorted({int(r["url"].split("/tiles/")[1].split("/")[1]) for r in tiles})
         return {
             **{k: round(float(v), 1) for k, v in nav.items()},
             "first_tile_ms": (round(marks["first_tile_ms"], 1)
