@@ -353,8 +353,9 @@ def _style_function(colour_column: str | None, colours: Mapping[str, str], *,
     else:
         pick = (f"var c = {json.dumps(dict(colours))}[p[{json.dumps(colour_column)}]]"
                 " || '#777777';")
-    return (f"function(p) {{ {pick} return {{weight: {weight}, color: c, fill: true,"
-            f" fillColor: c, fillOpacity: {fill_opacity}}}; }}")
+    # A low-zoom mosaic (``generalised``) has no outlines: its cells are not features.
+    return (f"function(p) {{ {pick} return {{weight: p.generalised ? 0 : {weight}, color: c,"
+            f" fill: true, fillColor: c, fillOpacity: {fill_opacity}}}; }}")
 
 
 def tile_layer(
@@ -529,7 +530,7 @@ def _finish(page: MapPage, *, lang: str, parcels_shown: bool,
     colours = palette(codes("land_category"))
     style = (
         "function(p) { var c = COLOURS[p.land_category] || '#777777';"
-        " return {weight: 0.6, color: '#333333', fill: true, fillColor: c,"
+        " return {weight: p.generalised ? 0 : 0.6, color: '#333333', fill: true, fillColor: c,"
         " fillOpacity: 0.45}; }"
     ).replace("COLOURS", json.dumps(colours))
     options = (

@@ -42,8 +42,16 @@ WEB_MERCATOR = "EPSG:3857"
 CLICK_EPS = 1e-7
 #: At most this many features of one layer are described for one click.
 MAX_CLICK_FEATURES = 20
+#: Up to this zoom a parcel is about a pixel wide or less, and a tile would hold tens of
+#: thousands of them: parcel layers are served as a mosaic of cells instead (the value of
+#: the parcel under each cell's centre), which looks the same and weighs a fraction.
+MOSAIC_MAX_ZOOM = 11
+#: Cells per tile side in a mosaic: 2 screen pixels per cell.
+MOSAIC_CELLS = 128
 
 Reader = Callable[[Workspace, tuple[float, float, float, float], Any], gpd.GeoDataFrame]
+#: The value a mosaic shows for each of some parcels (missing: leave the cell empty).
+MosaicValues = Callable[[Workspace, gpd.GeoDataFrame], pd.Series]
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,8 @@ class TileSource:
     ``layer`` is the workspace layer read (its schema decides what is personal);
     ``columns`` the attributes a tile carries and ``details`` the further ones a click
     shows; ``codelists`` which of them hold codes to label; ``read`` replaces the plain
-    bbox read for derived layers.
+    bbox read for derived layers; ``mosaic`` (column, values) makes low-zoom tiles a
+    mosaic of that column (:data:`MOSAIC_MAX_ZOOM`).
     """
 
     layer: str
@@ -61,6 +70,7 @@ class TileSource:
     codelists: Mapping[str, str]
     read: Reader | None = None
     details: tuple[str, ...] = ()
+    mosaic: tuple[str, MosaicValues] | None = None
 
     @property
     def detail_columns(self) -> tuple[str, ...]:
@@ -94,11 +104,33 @@ def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float],
     return exposed_parcels(parcels, hazards, lang=None)
 
 
+def _category_values(workspace: Workspace, parcels: gpd.GeoDataFrame) -> pd.Series:
+    return parcels["land_category"]
+
+
+def _exposure_values(workspace: Workspace, parcels: gpd.GeoDataFrame) -> pd.Series:
+    """The worst hazard class of each parcel (missing where no hazard zone touches it)."""
+    from .maps import exposed_parcels
+
+    none = pd.Series(None, index=parcels.index, dtype=object)
+    if "hazard_zones" not in workspace.layers():
+        return none
+    hazards = workspace.read_layer("hazard_zones", bbox=tuple(parcels.total_bounds),
+                                   columns=["hazard_type", "hazard_class"],
+                                   include_personal=False)
+    if hazards.empty:
+        return none
+    exposed = exposed_parcels(parcels, hazards, lang=None)
+    worst = dict(zip(exposed["cadastral_no"], exposed["hazard_class"], strict=True))
+    return parcels["cadastral_no"].map(worst)
+
+
 #: Every layer the tile endpoint serves, by the name used in URLs and as MVT layer name.
 TILE_LAYERS: dict[str, TileSource] = {
     "parcels": TileSource(PARCEL_LAYER, TILE_COLUMNS,
                           {"land_category": "land_category", "ag_subtype": "ag_subtype"},
-                          details=("designated_use", "official_area_ha")),
+                          details=("designated_use", "official_area_ha"),
+                          mosaic=("land_category", _category_values)),
     "zones": TileSource("zones", ("zone_id", "zone_type", "name"), {}),
     "protected_areas": TileSource(
         "protected_areas", ("area_id", "name", "pa_type", "subzone"),
@@ -112,7 +144,8 @@ TILE_LAYERS: dict[str, TileSource] = {
         {"restriction_type": "restriction_type"}),
     "exposed_parcels": TileSource(
         PARCEL_LAYER, ("cadastral_no", "settlement", "hazard_types", "hazard_class"),
-        {"hazard_class": "hazard_class"}, read=_read_exposed),
+        {"hazard_class": "hazard_class"}, read=_read_exposed,
+        mosaic=("hazard_class", _exposure_values)),
 }
 
 
@@ -169,6 +202,7 @@ def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int) -> bytes
 
     Geometry is clipped to the buffered tile and simplified to one tile unit, so a tile
     at a low zoom stays small while a tile at a high zoom keeps every vertex that shows.
+    Parcel layers up to :data:`MOSAIC_MAX_ZOOM` are a mosaic (:func:`mosaic_features`).
     """
     source = tile_source(name)
     tile = check_tile(z, x, y)
@@ -176,6 +210,13 @@ def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int) -> bytes
     unit = (bounds.right - bounds.left) / EXTENT
     pad = unit * BUFFER
     box = (bounds.left - pad, bounds.bottom - pad, bounds.right + pad, bounds.top + pad)
+    if source.mosaic is not None and z <= MOSAIC_MAX_ZOOM:
+        cells = mosaic_features(workspace, source.mosaic, bounds, box)
+        if not cells:
+            return b""
+        mosaic: bytes = mapbox_vector_tile.encode(
+            [{"name": name, "features": cells}], default_options={"extents": EXTENT})
+        return mosaic
     frame = _read(workspace, source, box, WEB_MERCATOR)
     if frame.empty:
         return b""
@@ -202,6 +243,52 @@ def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int) -> bytes
         [{"name": name, "features": features}], default_options={"extents": EXTENT},
     )
     return encoded
+
+
+def mosaic_features(workspace: Workspace, mosaic: tuple[str, MosaicValues], bounds: Any,
+                    box: tuple[float, float, float, float]) -> list[dict[str, Any]]:
+    """A low-zoom tile of a parcel layer: runs of equal cells as rectangles.
+
+    The tile is cut into :data:`MOSAIC_CELLS` × :data:`MOSAIC_CELLS` cells; each takes
+    the value of the parcel under its centre (one bulk spatial-index query for all
+    centres), and neighbouring cells of a row with the same value become one rectangle.
+    Features carry the value and ``generalised``, and no parcel's own attributes.
+    """
+    from pyproj import Transformer
+
+    column, values_of = mosaic
+    parcels = workspace.read_layer(PARCEL_LAYER, bbox=box, bbox_crs=WEB_MERCATOR,
+                                   columns=["cadastral_no", "land_category"],
+                                   include_personal=False)
+    if parcels.empty:
+        return []
+    n = MOSAIC_CELLS
+    step = (bounds.right - bounds.left) / n
+    centres = (np.arange(n) + 0.5) * step
+    cx, cy = np.meshgrid(bounds.left + centres, bounds.bottom + centres)  # [row, column]
+    to_workspace = Transformer.from_crs(WEB_MERCATOR, workspace.crs, always_xy=True)
+    px, py = to_workspace.transform(cx.ravel(), cy.ravel())
+    point_idx, parcel_idx = parcels.sindex.query(shapely.points(px, py), predicate="intersects")
+    if not len(point_idx):
+        return []
+    cells, first = np.unique(point_idx, return_index=True)
+    hit, inverse = np.unique(parcel_idx[first], return_inverse=True)
+    hit_parcels = parcels.iloc[hit].reset_index(drop=True)
+    values = np.asarray(values_of(workspace, hit_parcels).astype(object), dtype=object)[inverse]
+    known = np.asarray(pd.notna(values), dtype=bool)
+    cells, values = cells[known], values[known]
+    if not len(cells):
+        return []
+    col, row = cells % n, cells // n
+    starts = np.ones(len(cells), dtype=bool)
+    starts[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1] + 1) | (values[1:] != values[:-1])
+    first_cell = np.flatnonzero(starts)
+    last_cell = np.r_[first_cell[1:], len(cells)] - 1
+    size = EXTENT / n
+    rectangles = shapely.box(col[first_cell] * size, row[first_cell] * size,
+                             (col[last_cell] + 1) * size, (row[first_cell] + 1) * size)
+    return [{"geometry": rectangle, "properties": {column: str(value), "generalised": True}}
+            for rectangle, value in zip(rectangles, values[first_cell], strict=True)]
 
 
 def parcel_tile(workspace: Workspace, z: int, x: int, y: int) -> bytes:

@@ -63,8 +63,8 @@ def test_low_zoom_tiles_are_simplified(demo_gpkg, centre):
     lon, lat, _ = centre
     workspace = open_workspace(demo_gpkg)
     try:
-        coarse = TMS.tile(lon, lat, 11)
-        fine = TMS.tile(lon, lat, 14)
+        coarse = TMS.tile(lon, lat, 12)  # the lowest zoom with whole parcels
+        fine = TMS.tile(lon, lat, 15)
         coarse_bytes = parcel_tile(workspace, coarse.z, coarse.x, coarse.y)
         fine_bytes = parcel_tile(workspace, fine.z, fine.x, fine.y)
     finally:
@@ -314,3 +314,49 @@ def test_click_details_of_several_layers_at_once(client, centre):
 ])
 def test_unknown_layers_and_bad_points_are_refused(client, path, status):
     assert client.get(path).status_code == status
+
+
+# --- low zooms: a mosaic -----------------------------------------------------------------
+
+
+def test_low_zoom_parcel_tiles_are_a_mosaic_of_the_parcels_under_the_cells(client, demo_gpkg,
+                                                                          centre):
+    """Up to zoom 11 a cell shows the category of the parcel under its centre."""
+    from shapely.geometry import shape
+
+    from web.tiles import MOSAIC_CELLS, MOSAIC_MAX_ZOOM
+
+    lon, lat, _ = centre
+    tile = TMS.tile(lon, lat, MOSAIC_MAX_ZOOM)
+    response = client.get(f"/tiles/parcels/{tile.z}/{tile.x}/{tile.y}.pbf")
+    features = mapbox_vector_tile.decode(response.content)["parcels"]["features"]
+    assert features
+    assert all(set(f["properties"]) == {"land_category", "generalised"} for f in features)
+    detailed = TMS.tile(lon, lat, MOSAIC_MAX_ZOOM + 1)
+    full = client.get(f"/tiles/parcels/{detailed.z}/{detailed.x}/{detailed.y}.pbf")
+    assert "cadastral_no" in mapbox_vector_tile.decode(full.content)["parcels"]["features"][0][
+        "properties"]
+    # a few cells checked against the parcel found under their centre by the click query
+    bounds = TMS.xy_bounds(tile)
+    size = EXTENT / MOSAIC_CELLS
+    from pyproj import Transformer
+
+    to_wgs84 = Transformer.from_crs(3857, 4326, always_xy=True)
+    for feature in features[:: max(1, len(features) // 15)]:
+        cell = shape(feature["geometry"])
+        x0, y0 = cell.bounds[0] + size / 2, cell.bounds[1] + size / 2  # first cell's centre
+        unit = (bounds.right - bounds.left) / EXTENT
+        clon, clat = to_wgs84.transform(bounds.left + x0 * unit, bounds.bottom + y0 * unit)
+        under = client.get(f"/api/map/parcels/at?lon={clon}&lat={clat}").json()
+        assert under and under[0]["land_category"] == feature["properties"]["land_category"]
+
+
+def test_low_zoom_exposed_parcels_mosaic_shows_the_worst_class(client, demo_gpkg, hazard_point):
+    from web.tiles import MOSAIC_MAX_ZOOM
+
+    lon, lat, _ = hazard_point
+    tile = TMS.tile(lon, lat, MOSAIC_MAX_ZOOM)
+    decoded = mapbox_vector_tile.decode(
+        client.get(f"/tiles/exposed_parcels/{tile.z}/{tile.x}/{tile.y}.pbf").content)
+    classes = {f["properties"]["hazard_class"] for f in decoded["exposed_parcels"]["features"]}
+    assert classes and classes <= {"low", "medium", "high"}
