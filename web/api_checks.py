@@ -22,11 +22,10 @@ from shapely.geometry.base import BaseGeometry
 
 from spatial.errors import Problem, ValidationError
 from spatial.store import Workspace
-from spatial.zoning import CheckResult, Proposal, check_parcels, check_transformation
-from spatial.zoning.overlaps import overlap_geometries, spatial_reasons
+from spatial.zoning import Proposal, check_parcels
 
 from .api_geo import from_wgs84, geojson, polygon_from_geojson, to_wgs84
-from .services import CachedConstraints, find_parcel_frame
+from .services import CachedConstraints, CheckAnswer
 
 #: Rows of a batch answer serialised at a time.
 BATCH_CHUNK = 5_000
@@ -211,8 +210,8 @@ class BatchResponse(BaseModel):
 # --------------------------------------------------------------------------- single
 
 
-def _subject(body: CheckRequest, workspace: Workspace) -> tuple[Any, BaseGeometry]:
-    """The check's input (one-row parcel frame or projected polygon) and its geometry."""
+def _target(body: CheckRequest, workspace: Workspace) -> str | BaseGeometry:
+    """The cadastral number, or the drawn polygon in the workspace CRS; problems named."""
     problems: list[Problem] = []
     if (body.cadastral_no is None) == (body.geometry is None):
         problems.append(Problem(
@@ -226,41 +225,39 @@ def _subject(body: CheckRequest, workspace: Workspace) -> tuple[Any, BaseGeometr
     if problems:
         raise ValidationError(problems)
     if body.cadastral_no is not None:
-        frame = find_parcel_frame(workspace, body.cadastral_no)
-        return frame, frame.geometry.iloc[0]
+        return body.cadastral_no
     assert drawn is not None
-    projected = from_wgs84(drawn, workspace.crs)
-    return projected, projected
+    return from_wgs84(drawn, workspace.crs)
 
 
-def overlaps_collection(result: CheckResult, subject: BaseGeometry, cached: CachedConstraints,
-                        lang: str) -> dict[str, Any]:
-    """The ``overlaps`` FeatureCollection (EPSG:4326) of a result."""
-    reasons = spatial_reasons([*result.reasons, *result.notes])
-    geoms = overlap_geometries(subject, reasons, cached.layers)
-    shapes = geojson(to_wgs84(geoms, cached.layers.crs))
+def answer_json(answer: CheckAnswer, crs: Any, lang: str) -> dict[str, Any]:
+    """``CheckResult.to_dict(lang, wgs84=True)`` with ``overlaps`` and ``subject``.
+
+    The geometries in EPSG:4326 (remainder, subject, overlaps) are transformed in one
+    call with the app's cached transformer.
+    """
+    result = answer.result
+    out = result.to_dict(lang)
+    shapes = geojson(to_wgs84([result.remainder, answer.subject, *answer.overlaps], crs))
+    out["remainder"]["geometry_wgs84"] = shapes[0]
     features = [
         {"type": "Feature", "geometry": shape, "properties": {
             "rule_id": r.rule_id, "layer": r.layer, "feature_id": r.feature_id,
             "feature_name": r.feature_name, "regime": r.regime, "overlap_m2": r.overlap_m2,
             "overlap_share": r.overlap_share, "note": r.note, "message": r.message[lang],
         }}
-        for r, shape in zip(reasons, shapes, strict=True)
+        for r, shape in zip(answer.reasons, shapes[2:], strict=True)
     ]
-    return {"type": "FeatureCollection", "features": features}
+    out["overlaps"] = {"type": "FeatureCollection", "features": features}
+    out["subject"] = shapes[1]
+    return out
 
 
 def run_check(body: CheckRequest, workspace: Workspace, cached: CachedConstraints,
               lang: str) -> dict[str, Any]:
-    """The answer of ``POST /api/checks``."""
-    subject, geom = _subject(body, workspace)
-    with cached.lock:
-        result = check_transformation(subject, body.proposal(), cached.layers, cached.rulebook)
-        overlaps = overlaps_collection(result, geom, cached, lang)
-    out = result.to_dict(lang, wgs84=True)
-    out["overlaps"] = overlaps
-    out["subject"] = geojson(to_wgs84([geom], cached.layers.crs))[0]
-    return out
+    """The answer of ``POST /api/checks`` (run together with concurrent checks)."""
+    answer = cached.check(workspace, _target(body, workspace), body.proposal())
+    return answer_json(answer, cached.layers.crs, lang)
 
 
 # --------------------------------------------------------------------------- batch

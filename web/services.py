@@ -23,12 +23,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
 
 from spatial.errors import InputError, NotFoundError
 from spatial.schema import layer_schema, load_schema
 from spatial.store import Workspace
-from spatial.zoning import ConstraintLayers, Rulebook, load_rulebook
+from spatial.zoning import (
+    CheckResult,
+    ConstraintLayers,
+    Proposal,
+    Reason,
+    Rulebook,
+    load_rulebook,
+)
 
 if TYPE_CHECKING:
     from spatial.hazards import ExposureSummary, RelocationCandidates
@@ -244,12 +253,42 @@ def constraint_fingerprint(workspace: Workspace) -> tuple[Any, ...]:
 # --------------------------------------------------------------------------- caches
 
 
+#: Most single checks one pass of the engine takes (see :meth:`CachedConstraints.check`).
+MAX_CHECKS_PER_PASS = 64
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    """A check and where on the subject each spatial reason applies.
+
+    ``reasons`` are the result's reasons and notes that have a layer, in report order;
+    ``overlaps`` holds, aligned with them, the part of ``subject`` (layers' CRS) each one
+    covers (:func:`spatial.zoning.overlaps.overlap_geometries`).
+    """
+
+    result: CheckResult
+    subject: BaseGeometry
+    reasons: tuple[Reason, ...]
+    overlaps: np.ndarray
+
+
+@dataclass(eq=False)
+class _CheckJob:
+    target: str | BaseGeometry
+    proposal: Proposal
+    wake: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    answer: CheckAnswer | None = None
+    error: BaseException | None = None
+
+
 @dataclass(eq=False)
 class CachedConstraints:
     """Constraint layers and rulebook of one workspace state, shared by every check.
 
     GEOS prepared geometries are not thread-safe (they build indexes lazily on first
-    use), so hold :attr:`lock` while running checks on :attr:`layers`.
+    use), so hold :attr:`lock` while running checks on :attr:`layers` yourself, or call
+    :meth:`check`, which does.
     """
 
     layers: ConstraintLayers
@@ -258,6 +297,105 @@ class CachedConstraints:
     built_at: float
     checked_at: float
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _queue: list[_CheckJob] = field(default_factory=list, repr=False)
+    _queue_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _leading: bool = field(default=False, repr=False)
+
+    def check(self, workspace: Workspace, target: str | BaseGeometry,
+              proposal: Proposal) -> CheckAnswer:
+        """Check a parcel (its cadastral number) or a polygon (in the layers' CRS).
+
+        Checks asked for by several threads at the same moment run together: the thread
+        that finds no pass under way leads one — one read of the parcels through the
+        key index, one evaluation of the engine
+        (:func:`spatial.zoning.many.check_many`), one intersection for the overlaps —
+        and wakes the others with their answers; what arrived meanwhile is the next
+        pass, led by the next waiting thread. Each answer is the single check's.
+
+        Raises
+        ------
+        NotFoundError
+            No parcel with that cadastral number.
+        ValidationError
+            Every problem of the proposal or the polygon, as ``check_transformation``.
+        """
+        job = _CheckJob(target=target, proposal=proposal)
+        with self._queue_lock:
+            self._queue.append(job)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            job.wake.wait()
+        while not job.done:  # woken to lead the next pass
+            self._lead(workspace, job)
+        if job.error is not None:
+            raise job.error
+        assert job.answer is not None
+        return job.answer
+
+    def _lead(self, workspace: Workspace, own: _CheckJob) -> None:
+        """Run passes until ``own`` is answered, then hand the lead to a waiting job."""
+        while not own.done:
+            with self._queue_lock:
+                batch = self._queue[:MAX_CHECKS_PER_PASS]
+                del self._queue[:MAX_CHECKS_PER_PASS]
+            try:
+                self._pass(workspace, batch)
+            except Exception as exc:  # the store failed: every job of the pass hears it
+                for job in batch:
+                    if not job.done:
+                        job.error, job.done = exc, True
+            for job in batch:
+                if job is not own:
+                    job.wake.set()
+        with self._queue_lock:
+            if self._queue:
+                self._queue[0].wake.set()  # not done: it leads the next pass
+            else:
+                self._leading = False
+
+    def _pass(self, workspace: Workspace, batch: list[_CheckJob]) -> None:
+        from spatial.zoning.many import check_many
+        from spatial.zoning.overlaps import overlap_geometries, spatial_reasons
+
+        keys = sorted({job.target for job in batch if isinstance(job.target, str)})
+        rows: dict[str, Any] = {}
+        if keys:
+            found = workspace.read_layer(
+                "parcels", where={"cadastral_no": keys}, include_personal=False,
+                columns=["cadastral_no", "land_category", "designated_use"],
+            )
+            rows = {str(k): found.iloc[i] for i, k in enumerate(found["cadastral_no"])}
+        items: list[tuple[Any, Proposal]] = []
+        asked: list[_CheckJob] = []
+        for job in batch:
+            subject = rows.get(job.target) if isinstance(job.target, str) else job.target
+            if subject is None:
+                job.error = NotFoundError(f"no parcel with cadastral number {job.target!r}")
+                job.done = True
+                continue
+            items.append((subject, job.proposal))
+            asked.append(job)
+        with self.lock:
+            answers = check_many(items, self.layers, self.rulebook)
+            reasons = [spatial_reasons([*a.reasons, *a.notes]) if isinstance(a, CheckResult)
+                       else [] for a in answers]
+            subjects = [item[0]["geometry"] if isinstance(item[0], pd.Series) else item[0]
+                        for item in items]
+            flat = [r for group in reasons for r in group]
+            repeated = np.empty(len(flat), dtype=object)
+            repeated[:] = [g for g, group in zip(subjects, reasons, strict=True)
+                           for _ in group]
+            pieces = overlap_geometries(repeated, flat, self.layers)
+        start = 0
+        for job, answer, group, geom in zip(asked, answers, reasons, subjects, strict=True):
+            if isinstance(answer, CheckResult):
+                job.answer = CheckAnswer(result=answer, subject=geom, reasons=tuple(group),
+                                         overlaps=pieces[start:start + len(group)])
+                start += len(group)
+            else:
+                job.error = answer
+            job.done = True
 
 
 class ConstraintCache:
@@ -409,13 +547,3 @@ def cached_constraint_layers(state: Any, workspace: Workspace, *,
     """
     return constraint_cache(state).get(workspace, max_age=max_age)
 
-
-def find_parcel_frame(workspace: Workspace, cadastral_no: str) -> gpd.GeoDataFrame:
-    """One parcel (no personal columns) as a one-row frame, found through the key index."""
-    found = workspace.read_layer(
-        "parcels", where={"cadastral_no": str(cadastral_no)},
-        columns=["cadastral_no", "land_category", "designated_use"], include_personal=False,
-    )
-    if found.empty:
-        raise NotFoundError(f"no parcel with cadastral number {cadastral_no!r}")
-    return found

@@ -33,24 +33,25 @@ def spatial_reasons(reasons: Sequence[Reason]) -> list[Reason]:
 
 
 def overlap_geometries(
-    subject: BaseGeometry, reasons: Sequence[Reason], layers: ConstraintLayers
+    subject: BaseGeometry | np.ndarray, reasons: Sequence[Reason], layers: ConstraintLayers
 ) -> np.ndarray:
-    """The part of ``subject`` each reason applies to, aligned with ``reasons``.
+    """The part of the subject each reason applies to, aligned with ``reasons``.
 
     Parameters
     ----------
     subject
-        The checked parcel or drawn polygon, in the layers' CRS.
+        The checked parcel or drawn polygon, in the layers' CRS; or one subject per
+        reason (an array), to draw the reasons of several checks in one call.
     reasons
-        Reasons and notes of a check of ``subject`` against ``layers``.
+        Reasons and notes of checks of the subject(s) against ``layers``.
     layers
         The constraint layers the check used; reasons name their features by id.
 
     Returns
     -------
     numpy.ndarray
-        One geometry per reason (object array): the intersection of ``subject`` with the
-        reason's feature; for the note on the part outside every zone, ``subject`` minus
+        One geometry per reason (object array): the intersection of its subject with the
+        reason's feature; for the note on the part outside every zone, the subject minus
         the zones; ``None`` for reasons without a layer (category change and fit) and
         for features no longer in ``layers``.
     """
@@ -58,6 +59,11 @@ def overlap_geometries(
     out = np.full(n, None, dtype=object)
     if n == 0:
         return out
+    if isinstance(subject, BaseGeometry):
+        subjects = np.empty(n, dtype=object)
+        subjects[:] = [subject] * n
+    else:
+        subjects = np.asarray(subject, dtype=object)
     layer = np.array([r.layer for r in reasons], dtype=object)
     feature_id = np.array([r.feature_id for r in reasons], dtype=object)
     features = np.full(n, None, dtype=object)
@@ -71,11 +77,27 @@ def overlap_geometries(
         features[sel[found]] = index.geoms[at[found]]
     hit = np.flatnonzero(pd.notna(features))
     if hit.size:
-        out[hit] = shapely.intersection(subject, features[hit])
+        out[hit] = shapely.intersection(subjects[hit], features[hit])
     outside = np.flatnonzero((layer == "zones") & pd.isna(feature_id))
     if outside.size:
-        zones = layers.layer("zones")
-        _, candidates = zones.query(np.array([subject], dtype=object))
-        zoned = shapely.union_all(zones.geoms[candidates]) if candidates.size else None
-        out[outside] = subject if zoned is None else shapely.difference(subject, zoned)
+        out[outside] = _outside_zones(subjects[outside], layers)
+    return out
+
+
+def _outside_zones(subjects: np.ndarray, layers: ConstraintLayers) -> np.ndarray:
+    """Each subject minus the zones it overlaps, cut in rounds: round *k* removes each
+    subject's *k*-th zone from all subjects at once (a loop over zones per subject, never
+    over subjects)."""
+    zones = layers.layer("zones")
+    pos, feat = zones.query(subjects)
+    out = np.array(subjects, dtype=object, copy=True)
+    if not len(pos):
+        return out
+    order = np.argsort(pos, kind="stable")
+    pos, feat = pos[order], feat[order]
+    starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    rank = np.arange(len(pos)) - np.repeat(starts, np.diff(np.r_[starts, len(pos)]))
+    for k in range(int(rank.max()) + 1):
+        sel = rank == k
+        out[pos[sel]] = shapely.difference(out[pos[sel]], zones.geoms[feat[sel]])
     return out

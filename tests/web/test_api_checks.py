@@ -343,3 +343,53 @@ def test_reasons_round_trip_through_the_dataclass(world):
     data = check(world, {"cadastral_no": PARCEL, "target_use": "commerce"}, lang="en").json()
     for reason in data["reasons"]:
         Reason(**{**reason, "message": {"en": reason["message"]}})
+
+
+def test_concurrent_checks_run_together_and_answer_as_single_checks(world, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from spatial.errors import NotFoundError
+    from spatial.zoning import Proposal, check_transformation
+    from web.services import CachedConstraints
+
+    passes: list[int] = []
+    original = CachedConstraints._pass
+
+    def slow_pass(self: CachedConstraints, workspace: Any, batch: list[Any]) -> None:
+        passes.append(len(batch))
+        if len(passes) == 1:  # hold the first pass so the others queue behind it
+            import time
+
+            time.sleep(0.3)
+        original(self, workspace, batch)
+
+    monkeypatch.setattr(CachedConstraints, "_pass", slow_pass)
+    keys = list(world["parcels"]["cadastral_no"][::331][:24])
+    uses = ["school", "commerce", None, "individual_housing"]
+    jobs = [(key, Proposal(target_use=uses[i % 4])) for i, key in enumerate(keys)]
+    jobs.insert(5, ("4-08-99-9999-0000", Proposal()))
+    state = SimpleNamespace()
+
+    def run(job: tuple[str, Proposal]) -> Any:
+        with open_workspace(world["path"]) as ws:
+            cached = cached_constraint_layers(state, ws)
+            try:
+                return cached.check(ws, job[0], job[1])
+            except NotFoundError as exc:
+                return exc
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(run, jobs))
+    assert max(passes) > 1 and sum(passes) == len(jobs)  # several checks in one pass
+    with open_workspace(world["path"]) as ws:
+        cached = cached_constraint_layers(state, ws)
+        for (key, proposal), answer in zip(jobs, answers, strict=True):
+            if key.startswith("4-08-99"):
+                assert isinstance(answer, NotFoundError) and key in str(answer)
+                continue
+            frame = ws.read_layer("parcels", where={"cadastral_no": key},
+                                  include_personal=False)
+            alone = check_transformation(frame, proposal, cached.layers, cached.rulebook)
+            assert answer.result.to_dict() == alone.to_dict()
+            assert len(answer.overlaps) == len(answer.reasons)
