@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import pandas as pd
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry.base import BaseGeometry
 
@@ -24,8 +25,13 @@ from spatial.errors import Problem, ValidationError
 from spatial.store import Workspace
 from spatial.zoning import Proposal, check_parcels
 
-from .api_geo import from_wgs84, geojson, polygon_from_geojson, to_wgs84
-from .services import CachedConstraints, CheckAnswer
+from .api_geo import from_wgs84, geojson, polygon_from_geojson
+from .services import (
+    CachedConstraints,
+    CheckAnswer,
+    cached_constraint_layers,
+    constraint_cache,
+)
 
 #: Rows of a batch answer serialised at a time.
 BATCH_CHUNK = 5_000
@@ -230,15 +236,15 @@ def _target(body: CheckRequest, workspace: Workspace) -> str | BaseGeometry:
     return from_wgs84(drawn, workspace.crs)
 
 
-def answer_json(answer: CheckAnswer, crs: Any, lang: str) -> dict[str, Any]:
+def answer_json(answer: CheckAnswer, lang: str) -> dict[str, Any]:
     """``CheckResult.to_dict(lang, wgs84=True)`` with ``overlaps`` and ``subject``.
 
-    The geometries in EPSG:4326 (remainder, subject, overlaps) are transformed in one
-    call with the app's cached transformer.
+    The geometries in EPSG:4326 (remainder, subject, overlaps) come transformed with
+    the pass that checked them.
     """
     result = answer.result
     out = result.to_dict(lang)
-    shapes = geojson(to_wgs84([result.remainder, answer.subject, *answer.overlaps], crs))
+    shapes = geojson(answer.wgs84)
     out["remainder"]["geometry_wgs84"] = shapes[0]
     features = [
         {"type": "Feature", "geometry": shape, "properties": {
@@ -257,7 +263,19 @@ def run_check(body: CheckRequest, workspace: Workspace, cached: CachedConstraint
               lang: str) -> dict[str, Any]:
     """The answer of ``POST /api/checks`` (run together with concurrent checks)."""
     answer = cached.check(workspace, _target(body, workspace), body.proposal())
-    return answer_json(answer, cached.layers.crs, lang)
+    return answer_json(answer, lang)
+
+
+async def run_check_async(body: CheckRequest, workspace: Workspace, state: Any,
+                          lang: str) -> dict[str, Any]:
+    """:func:`run_check` for the event loop: no pool thread waits for the pass."""
+    cached = constraint_cache(state).fresh(workspace.url)
+    if cached is None:  # re-reading the fingerprint (or rebuilding) does I/O
+        cached = await run_in_threadpool(cached_constraint_layers, state, workspace)
+    target = _target(body, workspace)
+    answer: dict[str, Any] = await cached.check_async(
+        workspace, target, body.proposal(), finish=lambda a: answer_json(a, lang))
+    return answer
 
 
 # --------------------------------------------------------------------------- batch

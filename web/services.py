@@ -12,6 +12,7 @@ allocation results (:class:`ResultCache`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -270,16 +271,53 @@ class CheckAnswer:
     subject: BaseGeometry
     reasons: tuple[Reason, ...]
     overlaps: np.ndarray
+    #: The remainder, the subject and the overlaps, in that order, in EPSG:4326.
+    wgs84: np.ndarray
 
 
 @dataclass(eq=False)
 class _CheckJob:
+    """One check waiting for a pass: a thread waits on ``event``, a coroutine on ``future``."""
+
+    workspace: Workspace
     target: str | BaseGeometry
     proposal: Proposal
-    wake: threading.Event = field(default_factory=threading.Event)
+    finish: Callable[[CheckAnswer], Any] | None = None
+    event: threading.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[Any] | None = None
     done: bool = False
-    answer: CheckAnswer | None = None
+    answer: Any = None
     error: BaseException | None = None
+
+
+
+def _settle(jobs: list[_CheckJob]) -> None:
+    """Hand answers (or errors) to whoever waits: threads directly, coroutines through
+    one wake-up of each event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_CheckJob]] = {}
+    for job in jobs:
+        if job.event is not None:
+            job.event.set()
+        elif job.loop is not None:
+            by_loop.setdefault(job.loop, []).append(job)
+    for loop, waiting in by_loop.items():
+        loop.call_soon_threadsafe(_resolve, waiting)
+
+
+def _resolve(jobs: list[_CheckJob]) -> None:
+    for job in jobs:
+        future = job.future
+        if future is None or future.done():  # the request went away meanwhile
+            continue
+        if job.error is not None:
+            future.set_exception(job.error)
+        else:
+            future.set_result(job.answer)
+
+
+#: A checking thread with nothing to do for this long ends; the next check starts one.
+CHECK_WORKER_IDLE_S = 30.0
 
 
 @dataclass(eq=False)
@@ -288,7 +326,7 @@ class CachedConstraints:
 
     GEOS prepared geometries are not thread-safe (they build indexes lazily on first
     use), so hold :attr:`lock` while running checks on :attr:`layers` yourself, or call
-    :meth:`check`, which does.
+    :meth:`check` / :meth:`check_async`, which do.
     """
 
     layers: ConstraintLayers
@@ -298,19 +336,18 @@ class CachedConstraints:
     checked_at: float
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _queue: list[_CheckJob] = field(default_factory=list, repr=False)
-    _queue_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _leading: bool = field(default=False, repr=False)
+    _ready: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _working: bool = field(default=False, repr=False)
 
     def check(self, workspace: Workspace, target: str | BaseGeometry,
               proposal: Proposal) -> CheckAnswer:
         """Check a parcel (its cadastral number) or a polygon (in the layers' CRS).
 
-        Checks asked for by several threads at the same moment run together: the thread
-        that finds no pass under way leads one — one read of the parcels through the
-        key index, one evaluation of the engine
-        (:func:`spatial.zoning.many.check_many`), one intersection for the overlaps —
-        and wakes the others with their answers; what arrived meanwhile is the next
-        pass, led by the next waiting thread. Each answer is the single check's.
+        Checks asked for at the same moment run together on one checking thread: a
+        pass takes every check waiting — one read of the parcels through the key index,
+        one evaluation of the engine (:func:`spatial.zoning.many.check_many`), one
+        intersection for the overlaps — and what arrives meanwhile is the next pass.
+        Each answer is what the single check gives; only the fixed cost is shared.
 
         Raises
         ------
@@ -319,48 +356,76 @@ class CachedConstraints:
         ValidationError
             Every problem of the proposal or the polygon, as ``check_transformation``.
         """
-        job = _CheckJob(target=target, proposal=proposal)
-        with self._queue_lock:
-            self._queue.append(job)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            job.wake.wait()
-        while not job.done:  # woken to lead the next pass
-            self._lead(workspace, job)
+        job = _CheckJob(workspace=workspace, target=target, proposal=proposal,
+                        event=threading.Event())
+        self._submit(job)
+        assert job.event is not None
+        job.event.wait()
         if job.error is not None:
             raise job.error
-        assert job.answer is not None
-        return job.answer
+        answer: CheckAnswer = job.answer
+        return answer
 
-    def _lead(self, workspace: Workspace, own: _CheckJob) -> None:
-        """Run passes until ``own`` is answered, then hand the lead to a waiting job."""
-        while not own.done:
-            with self._queue_lock:
+    async def check_async(self, workspace: Workspace, target: str | BaseGeometry,
+                          proposal: Proposal,
+                          finish: Callable[[CheckAnswer], Any] | None = None) -> Any:
+        """:meth:`check` for a coroutine: no thread of the pool waits meanwhile.
+
+        ``finish`` (e.g. rendering the answer as JSON) runs on the checking thread and
+        its value is returned instead of the :class:`CheckAnswer`. ``workspace`` must
+        stay open until the answer comes (the pass may read parcels through it).
+        """
+        loop = asyncio.get_running_loop()
+        job = _CheckJob(workspace=workspace, target=target, proposal=proposal,
+                        finish=finish, loop=loop, future=loop.create_future())
+        self._submit(job)
+        assert job.future is not None
+        return await job.future
+
+    def _submit(self, job: _CheckJob) -> None:
+        with self._ready:
+            self._queue.append(job)
+            if not self._working:
+                self._working = True
+                threading.Thread(target=self._work, name="jer-checks", daemon=True).start()
+            self._ready.notify()
+
+    def _work(self) -> None:
+        """The checking thread: passes over whatever is waiting, until idle."""
+        while True:
+            with self._ready:
+                if not self._queue:
+                    self._ready.wait(timeout=CHECK_WORKER_IDLE_S)
+                if not self._queue:
+                    self._working = False
+                    return
                 batch = self._queue[:MAX_CHECKS_PER_PASS]
                 del self._queue[:MAX_CHECKS_PER_PASS]
             try:
-                self._pass(workspace, batch)
-            except Exception as exc:  # the store failed: every job of the pass hears it
+                self._pass(batch)
+            except Exception as exc:  # the store failed: every check of the pass hears it
                 for job in batch:
                     if not job.done:
                         job.error, job.done = exc, True
             for job in batch:
-                if job is not own:
-                    job.wake.set()
-        with self._queue_lock:
-            if self._queue:
-                self._queue[0].wake.set()  # not done: it leads the next pass
-            else:
-                self._leading = False
+                if job.finish is not None and job.error is None:
+                    try:
+                        job.answer = job.finish(job.answer)
+                    except Exception as exc:
+                        job.error = exc
+            _settle(batch)
 
-    def _pass(self, workspace: Workspace, batch: list[_CheckJob]) -> None:
+    def _pass(self, batch: list[_CheckJob]) -> None:
         from spatial.zoning.many import check_many
         from spatial.zoning.overlaps import overlap_geometries, spatial_reasons
+
+        from .api_geo import to_wgs84
 
         keys = sorted({job.target for job in batch if isinstance(job.target, str)})
         rows: dict[str, Any] = {}
         if keys:
+            # every job's request waits for its answer, so its workspace is open
+            workspace = next(job.workspace for job in batch if isinstance(job.target, str))
             found = workspace.read_layer(
                 "parcels", where={"cadastral_no": keys}, include_personal=False,
                 columns=["cadastral_no", "land_category", "designated_use"],
@@ -387,12 +452,22 @@ class CachedConstraints:
             repeated[:] = [g for g, group in zip(subjects, reasons, strict=True)
                            for _ in group]
             pieces = overlap_geometries(repeated, flat, self.layers)
+        # Everything the answers draw, to EPSG:4326 in one transformation.
+        drawn: list[Any] = []
         start = 0
+        for answer, group, geom in zip(answers, reasons, subjects, strict=True):
+            if isinstance(answer, CheckResult):
+                drawn += [answer.remainder, geom, *pieces[start:start + len(group)]]
+                start += len(group)
+        wgs84 = to_wgs84(drawn, self.layers.crs) if drawn else np.empty(0, dtype=object)
+        start = at = 0
         for job, answer, group, geom in zip(asked, answers, reasons, subjects, strict=True):
             if isinstance(answer, CheckResult):
                 job.answer = CheckAnswer(result=answer, subject=geom, reasons=tuple(group),
-                                         overlaps=pieces[start:start + len(group)])
+                                         overlaps=pieces[start:start + len(group)],
+                                         wgs84=wgs84[at:at + 2 + len(group)])
                 start += len(group)
+                at += 2 + len(group)
             else:
                 job.error = answer
             job.done = True
@@ -426,6 +501,13 @@ class ConstraintCache:
                 self._entries.clear()
             else:
                 self._entries.pop(url, None)
+
+    def fresh(self, url: str) -> CachedConstraints | None:
+        """The entry of ``url`` if confirmed within ``max_age``, without any I/O."""
+        entry = self._entries.get(url)
+        if entry is not None and time.monotonic() - entry.checked_at < self.max_age:
+            return entry
+        return None
 
     def get(self, workspace: Workspace, *, max_age: float | None = None) -> CachedConstraints:
         """The constraint layers of ``workspace`` as they are now (within ``max_age``)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import JerError, ValidationError
+from ..errors import JerError, Problem, ValidationError
 from .check import (
     CheckResult,
     Proposal,
@@ -70,11 +70,7 @@ def check_many(
     layers.check_rulebook(rulebook)
     tolerance = resolve_tolerance(rulebook, tolerance_m2, tolerance_share)
     out: list[CheckResult | JerError | None] = [None] * len(items)
-    live: list[int] = []
-    geoms: list[Any] = []
-    categories: list[Any] = []
-    uses: list[Any] = []
-    keys: list[str | None] = []
+    unpacked: list[tuple[int, Any, Any, Any, str | None, list[Problem]]] = []
     # Unpacking and code checks of each request's own values (no geometry work here).
     for i, (subject, proposal) in enumerate(items):
         try:
@@ -87,9 +83,21 @@ def check_many(
                                   "land_category", layer="parcels", feature=key)
         problems += _code_problem(use, tuple(rulebook.uses), "use", "designated_use",
                                   layer="parcels", feature=key)
-        problems += geometry_problems(np.array([geom], dtype=object),
-                                      layer="parcels" if key else "geometry",
-                                      keys=None if key is None else np.array([key]))
+        unpacked.append((i, geom, category, use, key, problems))
+    # Geometry problems of all items at once, then told as each item's own (row 0).
+    shapes = np.empty(len(unpacked), dtype=object)
+    shapes[:] = [u[1] for u in unpacked]
+    for problem in geometry_problems(shapes, layer="geometry"):
+        assert problem.row is not None
+        key = unpacked[problem.row][4]
+        unpacked[problem.row][5].append(dataclasses.replace(
+            problem, layer="parcels" if key else "geometry", row=0, feature=key))
+    live: list[int] = []
+    geoms: list[Any] = []
+    categories: list[Any] = []
+    uses: list[Any] = []
+    keys: list[str | None] = []
+    for i, geom, category, use, key, problems in unpacked:
         if problems:
             out[i] = ValidationError(problems)
             continue

@@ -356,13 +356,13 @@ def test_concurrent_checks_run_together_and_answer_as_single_checks(world, monke
     passes: list[int] = []
     original = CachedConstraints._pass
 
-    def slow_pass(self: CachedConstraints, workspace: Any, batch: list[Any]) -> None:
+    def slow_pass(self: CachedConstraints, batch: list[Any]) -> None:
         passes.append(len(batch))
         if len(passes) == 1:  # hold the first pass so the others queue behind it
             import time
 
             time.sleep(0.3)
-        original(self, workspace, batch)
+        original(self, batch)
 
     monkeypatch.setattr(CachedConstraints, "_pass", slow_pass)
     keys = list(world["parcels"]["cadastral_no"][::331][:24])

@@ -26,7 +26,7 @@ from ..api_checks import (
     batch_csv,
     batch_json,
     run_batch,
-    run_check,
+    run_check_async,
 )
 from ..api_geo import API_HEADERS, APIResponse
 from ..api_io import (
@@ -132,11 +132,10 @@ def get_export(
 
 @router.post("/checks", tags=["checks"], response_model=CheckResponse,
              responses={**_AUTH, 404: {"description": "No such parcel"}, 422: _PROBLEMS})
-def post_check(body: CheckRequest, request: Request, workspace: WorkspaceDep, lang: LangDep,
-               user: CheckerDep) -> APIResponse:
+async def post_check(body: CheckRequest, request: Request, workspace: WorkspaceDep,
+                     lang: LangDep, user: CheckerDep) -> APIResponse:
     """Check a parcel or a drawn polygon against zoning and every restriction."""
-    cached = cached_constraint_layers(request.app.state, workspace)
-    return APIResponse(run_check(body, workspace, cached, lang))
+    return APIResponse(await run_check_async(body, workspace, request.app.state, lang))
 
 
 @router.post("/checks/batch", tags=["checks"], response_model=BatchResponse,
