@@ -9,7 +9,9 @@ another process, and lets ``--clients`` threads (one ``httpx.Client`` each, keep
 post ``POST /api/checks`` back to back for ``--seconds``: a random parcel by cadastral
 number (two thirds of the calls) or a drawn polygon around a random parcel (a third),
 with a random target use. The first call builds the server's constraint cache and is
-not counted. Latencies are measured by the clients, end to end. ``--workspace`` reuses a
+not counted. Latencies are measured by the clients, end to end. For scale, the same
+clients then call ``GET /api/me`` (token checked, workspace opened, no work): the floor
+every API call of this server stands on. ``--workspace`` reuses a
 workspace built before (``--keep`` saves the one built). The last line is the JSON
 result ``bench.run_all`` collects.
 """
@@ -118,9 +120,13 @@ def requests_pool(path: Path, size: int, seed: int) -> list[dict[str, Any]]:
     return bodies
 
 
-def run_clients(url: str, token: str, bodies: list[dict[str, Any]], *, clients: int,
+def run_clients(url: str, token: str, bodies: list[dict[str, Any]] | None, *, clients: int,
                 seconds: float) -> tuple[np.ndarray, dict[int, int], int]:
-    """Latencies of every answered check, status counts, drawn-polygon calls."""
+    """Latencies of every answered check, status counts, drawn-polygon calls.
+
+    Without ``bodies`` the clients call ``GET /api/me`` instead: a signed-in request
+    doing no work (workspace opened, token checked), the floor under any API call.
+    """
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     drawn = 0
@@ -138,13 +144,16 @@ def run_clients(url: str, token: str, bodies: list[dict[str, Any]], *, clients: 
             start.wait()
             i = k
             while time.perf_counter() < deadline[0]:
-                body = bodies[i % len(bodies)]
-                i += clients
                 began = time.perf_counter()
-                response = http.post("/api/checks", json=body)
+                if bodies is None:
+                    response = http.get("/api/me")
+                else:
+                    body = bodies[i % len(bodies)]
+                    i += clients
+                    response = http.post("/api/checks", json=body)
+                    n_drawn += "geometry" in body
                 mine.append(time.perf_counter() - began)
                 codes[response.status_code] = codes.get(response.status_code, 0) + 1
-                n_drawn += "geometry" in body
         with lock:
             latencies.extend(mine)
             for code, n in codes.items():
@@ -167,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workspace", type=Path, help="Reuse a workspace built before")
     parser.add_argument("--keep", type=Path, help="Save the built workspace here")
+    parser.add_argument("--baseline-seconds", type=float, default=10.0,
+                        help="Also time GET /api/me (no work) this long; 0 skips it")
     args = parser.parse_args(argv)
 
     folder = Path(tempfile.mkdtemp(prefix="jer-bench-api-"))
@@ -199,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         assert first.status_code == 200, first.text
         latencies, statuses, drawn = run_clients(url, token, bodies, clients=args.clients,
                                                  seconds=args.seconds)
+        floor = None
+        if args.baseline_seconds > 0:
+            floor, _, _ = run_clients(url, token, None, clients=args.clients,
+                                      seconds=args.baseline_seconds)
     finally:
         if server is not None:
             server.terminate()
@@ -217,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
           f"polygons), {ok:,} answered 200, statuses {statuses}; {throughput:.0f} checks/s")
     print(f"latency p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
           f"(goal p95 < {GOAL_P95_S * 1000:.0f} ms)")
+    if floor is not None:
+        f50, f95 = (float(v) for v in np.percentile(floor, [50, 95]))
+        print(f"floor (GET /api/me: token checked, workspace opened, no work), same clients: "
+              f"{len(floor) / (args.baseline_seconds + 1.0):.0f} requests/s, p50 "
+              f"{f50 * 1000:.1f} ms, p95 {f95 * 1000:.1f} ms")
     result = {
         "benchmark": "api_check", "parcels": n_parcels, "clients": args.clients,
         "seconds": args.seconds, "checks": total, "ok": ok, "drawn": drawn,
@@ -225,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         "p50_s": round(p50, 4), "p95_s": round(p95, 4), "p99_s": round(p99, 4),
         "goal_p95_s": GOAL_P95_S, "goal_met": p95 < GOAL_P95_S and ok == total,
     }
+    if floor is not None:
+        result["floor_per_s"] = round(len(floor) / (args.baseline_seconds + 1.0), 1)
+        result["floor_p95_s"] = round(float(np.percentile(floor, 95)), 4)
     print(json.dumps(result))
     return 0
 
