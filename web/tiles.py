@@ -12,12 +12,12 @@ clicked point, so tiles stay small and carry no more than the styling needs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
-import mapbox_vector_tile
 import morecantile
 import numpy as np
 import pandas as pd
@@ -26,6 +26,8 @@ import shapely
 from spatial.errors import InputError, NotFoundError
 from spatial.schema import codes, label, layer_schema
 from spatial.store import Workspace
+
+from .mvt import encode_layer
 
 #: The tile matrix set of web maps (Leaflet's default grid).
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -188,13 +190,14 @@ def check_tile(z: int, x: int, y: int) -> morecantile.Tile:
 
 def _read(workspace: Workspace, source: TileSource, box: tuple[float, float, float, float],
           box_crs: Any, *, details: bool = False) -> gpd.GeoDataFrame:
+    box = _box_in_workspace_crs(workspace, box, box_crs)
     if source.read is not None:
-        return source.read(workspace, box, box_crs)
+        return source.read(workspace, box, None)
     if source.layer not in workspace.layers():
         return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=workspace.crs))
     columns = source.detail_columns if details else source.columns
-    return workspace.read_layer(source.layer, bbox=box, bbox_crs=box_crs,
-                                columns=list(columns), include_personal=False)
+    return workspace.read_layer(source.layer, bbox=box, columns=list(columns),
+                                include_personal=False)
 
 
 def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int) -> bytes:
@@ -211,66 +214,82 @@ def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int) -> bytes
     pad = unit * BUFFER
     box = (bounds.left - pad, bounds.bottom - pad, bounds.right + pad, bounds.top + pad)
     if source.mosaic is not None and z <= MOSAIC_MAX_ZOOM:
-        cells = mosaic_features(workspace, source.mosaic, bounds, box)
-        if not cells:
-            return b""
-        mosaic: bytes = mapbox_vector_tile.encode(
-            [{"name": name, "features": cells}], default_options={"extents": EXTENT})
-        return mosaic
+        rectangles, values = mosaic_cells(workspace, source.mosaic, bounds, box)
+        return encode_layer(name, rectangles,
+                            {source.mosaic[0]: values, "generalised": [True] * len(values)},
+                            extent=EXTENT)
     frame = _read(workspace, source, box, WEB_MERCATOR)
     if frame.empty:
         return b""
-    geometry = frame.geometry.to_crs(WEB_MERCATOR).to_numpy()
-    geometry = shapely.clip_by_rect(geometry, *box)
-    # To integer tile units (y up, as MVT encoders expect) in one vectorised pass, then
-    # drop the vertices that fall within a unit of the line: what the tile can show.
-    origin = np.array([bounds.left, bounds.bottom])
-    geometry = shapely.transform(geometry, lambda xy: np.round((xy - origin) / unit))
-    geometry = shapely.simplify(geometry, 1.0, preserve_topology=True)
-    keep = ~(shapely.is_empty(geometry) | shapely.is_missing(geometry))
-    if not keep.any():
-        return b""
+    geometry = shapely.clip_by_rect(_web_mercator(frame.geometry), *box)
+    # To integer tile units, y down as MVT has it, in one vectorised pass; then drop the
+    # vertices that fall within a unit of the line: what the tile can show.
+    origin = np.array([bounds.left, bounds.top])
+    scale = np.array([1.0, -1.0]) / unit
+    geometry = shapely.transform(geometry, lambda xy: np.round((xy - origin) * scale))
+    geometry = shapely.simplify(geometry, 1.0, preserve_topology=False)
     columns = [c for c in source.columns if c in frame.columns]
-    attributes = frame.loc[keep, columns].astype(object)
-    attributes = attributes.where(attributes.notna(), None)
-    records = attributes.to_dict("records")
-    features = [
-        {"geometry": geom, "properties": {k: _plain(v) for k, v in props.items()
-                                          if v is not None}}
-        for geom, props in zip(geometry[keep], records, strict=True)
-    ]
-    encoded: bytes = mapbox_vector_tile.encode(
-        [{"name": name, "features": features}], default_options={"extents": EXTENT},
-    )
-    return encoded
+    return encode_layer(name, geometry, frame[columns], extent=EXTENT)
 
 
-def mosaic_features(workspace: Workspace, mosaic: tuple[str, MosaicValues], bounds: Any,
-                    box: tuple[float, float, float, float]) -> list[dict[str, Any]]:
+def _web_mercator(geometry: gpd.GeoSeries) -> np.ndarray:
+    """``geometry`` in Web Mercator, through a transformer kept per thread."""
+    if geometry.crs is None:
+        return geometry.to_numpy()
+    transformer = _transformer(geometry.crs.srs, WEB_MERCATOR)
+    return shapely.transform(  # type: ignore[no-any-return]
+        geometry.to_numpy(), lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
+def _box_in_workspace_crs(workspace: Workspace, box: tuple[float, float, float, float],
+                          box_crs: Any) -> tuple[float, float, float, float]:
+    """``box`` in the workspace CRS, as the store would transform it, minus a new transformer.
+
+    Creating a pyproj transformer takes milliseconds, a good part of a small tile.
+    """
+    transformer = _transformer(box_crs, workspace.crs.srs)
+    left, bottom, right, top = transformer.transform_bounds(*box, densify_pts=21)
+    return float(left), float(bottom), float(right), float(top)
+
+
+_local = threading.local()
+
+
+def _transformer(source: Any, target: Any) -> Any:
+    """A pyproj transformer between two CRS; pyproj's are not shared between threads."""
+    from pyproj import Transformer
+
+    cache: dict[tuple[Any, Any], Any] = _local.__dict__.setdefault("transformers", {})
+    if (source, target) not in cache:
+        cache[(source, target)] = Transformer.from_crs(source, target, always_xy=True)
+    return cache[(source, target)]
+
+
+def mosaic_cells(workspace: Workspace, mosaic: tuple[str, MosaicValues], bounds: Any,
+                 box: tuple[float, float, float, float]) -> tuple[np.ndarray, list[str]]:
     """A low-zoom tile of a parcel layer: runs of equal cells as rectangles.
 
     The tile is cut into :data:`MOSAIC_CELLS` × :data:`MOSAIC_CELLS` cells; each takes
     the value of the parcel under its centre (one bulk spatial-index query for all
     centres), and neighbouring cells of a row with the same value become one rectangle.
-    Features carry the value and ``generalised``, and no parcel's own attributes.
+    Returns the rectangles in tile units (y down) and their values; the tile's features
+    carry the value and ``generalised``, and no parcel's own attributes.
     """
-    from pyproj import Transformer
-
-    column, values_of = mosaic
-    parcels = workspace.read_layer(PARCEL_LAYER, bbox=box, bbox_crs=WEB_MERCATOR,
+    values_of = mosaic[1]
+    parcels = workspace.read_layer(PARCEL_LAYER,
+                                   bbox=_box_in_workspace_crs(workspace, box, WEB_MERCATOR),
                                    columns=["cadastral_no", "land_category"],
                                    include_personal=False)
     if parcels.empty:
-        return []
+        return np.array([], dtype=object), []
     n = MOSAIC_CELLS
     step = (bounds.right - bounds.left) / n
     centres = (np.arange(n) + 0.5) * step
     cx, cy = np.meshgrid(bounds.left + centres, bounds.bottom + centres)  # [row, column]
-    to_workspace = Transformer.from_crs(WEB_MERCATOR, workspace.crs, always_xy=True)
-    px, py = to_workspace.transform(cx.ravel(), cy.ravel())
+    px, py = _transformer(WEB_MERCATOR, workspace.crs.srs).transform(cx.ravel(), cy.ravel())
     point_idx, parcel_idx = parcels.sindex.query(shapely.points(px, py), predicate="intersects")
     if not len(point_idx):
-        return []
+        return np.array([], dtype=object), []
     cells, first = np.unique(point_idx, return_index=True)
     hit, inverse = np.unique(parcel_idx[first], return_inverse=True)
     hit_parcels = parcels.iloc[hit].reset_index(drop=True)
@@ -278,17 +297,16 @@ def mosaic_features(workspace: Workspace, mosaic: tuple[str, MosaicValues], boun
     known = np.asarray(pd.notna(values), dtype=bool)
     cells, values = cells[known], values[known]
     if not len(cells):
-        return []
+        return np.array([], dtype=object), []
     col, row = cells % n, cells // n
     starts = np.ones(len(cells), dtype=bool)
     starts[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1] + 1) | (values[1:] != values[:-1])
     first_cell = np.flatnonzero(starts)
     last_cell = np.r_[first_cell[1:], len(cells)] - 1
     size = EXTENT / n
-    rectangles = shapely.box(col[first_cell] * size, row[first_cell] * size,
-                             (col[last_cell] + 1) * size, (row[first_cell] + 1) * size)
-    return [{"geometry": rectangle, "properties": {column: str(value), "generalised": True}}
-            for rectangle, value in zip(rectangles, values[first_cell], strict=True)]
+    rectangles = shapely.box(col[first_cell] * size, EXTENT - (row[first_cell] + 1) * size,
+                             (col[last_cell] + 1) * size, EXTENT - row[first_cell] * size)
+    return rectangles, [str(value) for value in values[first_cell]]
 
 
 def parcel_tile(workspace: Workspace, z: int, x: int, y: int) -> bytes:
@@ -379,8 +397,5 @@ def _check_point(lon: float, lat: float) -> None:
 
 
 def _project(workspace: Workspace, lon: float, lat: float) -> tuple[float, float]:
-    from pyproj import Transformer
-
-    transformer = Transformer.from_crs(4326, workspace.crs, always_xy=True)
-    x, y = transformer.transform(lon, lat)
+    x, y = _transformer(4326, workspace.crs.srs).transform(lon, lat)
     return float(x), float(y)

@@ -1,0 +1,242 @@
+"""Encode one Mapbox vector tile layer from arrays, in a few vectorised passes.
+
+``mapbox_vector_tile.encode`` walks every coordinate of every feature in Python; a tile of a
+dense parcel layer at zoom 12 holds a thousand parcels and tens of thousands of vertices,
+and encoding it took most of the tile's time. Here the geometry is taken apart with
+shapely's array functions, the command stream of the whole layer (MoveTo, LineTo,
+ClosePath, zig-zag deltas; MVT specification 2.1, section 4.3) is built with numpy in one
+pass, and the protobuf messages of ``mapbox_vector_tile``'s own schema are filled one call
+per feature. The result decodes with ``mapbox_vector_tile.decode`` like its encoder's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from mapbox_vector_tile.Mapbox import vector_tile_pb2
+
+#: MVT geometry types (specification 4.3.4).
+POINT, LINESTRING, POLYGON = 1, 2, 3
+_MOVE_TO, _LINE_TO, _CLOSE_PATH = 1, 2, 7
+_GEOMETRY_COLLECTION = 7
+
+
+def _explode(geometry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Single points, lines and polygons of ``geometry`` and the index of their feature."""
+    parts, index = shapely.get_parts(geometry, return_index=True)
+    # A clip can leave a collection that holds multi-parts: take those apart too.
+    while len(parts) and (shapely.get_type_id(parts) >= 4).any():
+        more, sub = shapely.get_parts(parts, return_index=True)
+        parts, index = more, index[sub]
+    keep = ~shapely.is_empty(parts)
+    return parts[keep], index[keep]
+
+
+def _paths(coords: np.ndarray, path: np.ndarray, *, closed: bool, min_points: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Paths without closing points nor repeated points: the points and the paths kept.
+
+    ``path`` numbers each coordinate's path (ascending). Returns a mask of the points kept
+    and which paths have enough of them (a ring needs three points and a non-zero area).
+    """
+    n_paths = int(path[-1]) + 1 if len(path) else 0
+    keep = np.ones(len(coords), dtype=bool)
+    if closed:  # the closing point repeats the first
+        last = np.r_[path[1:] != path[:-1], True]
+        keep &= ~last
+    same_path = np.r_[False, path[1:] == path[:-1]]
+    repeat = same_path & np.r_[False, (coords[1:] == coords[:-1]).all(axis=1)]
+    keep &= ~repeat
+    counts = np.bincount(path[keep], minlength=n_paths)
+    good = counts >= min_points
+    if closed:
+        kept, kpath = coords[keep], path[keep]
+        nxt = np.roll(np.arange(len(kept)), -1)
+        starts = np.r_[0, np.flatnonzero(kpath[1:] != kpath[:-1]) + 1]
+        ends = np.r_[starts[1:], len(kept)] - 1
+        nxt[ends] = starts  # wrap to the path's first point
+        cross = kept[:, 0] * kept[nxt, 1] - kept[nxt, 0] * kept[:, 1]
+        area = np.bincount(kpath, weights=cross, minlength=n_paths)
+        good &= area != 0
+    return keep, good
+
+
+def encode_layer(name: str, geometry: Sequence[Any] | np.ndarray,
+                 properties: Mapping[str, Sequence[Any]] | pd.DataFrame,
+                 *, extent: int = 4096) -> bytes:
+    """One MVT layer ``name`` as tile bytes; ``b""`` when no feature keeps a geometry.
+
+    Parameters
+    ----------
+    geometry
+        Shapely geometries already in integer tile coordinates with y pointing down
+        (0..``extent`` inside the tile), one per feature; empty or missing ones are left out.
+        A feature keeps its parts of its highest dimension (a clip that leaves a polygon
+        and a stray line keeps the polygon). Polygon rings are re-oriented as MVT wants
+        (exterior clockwise on screen); rings that collapsed to no area are dropped.
+    properties
+        Columns of attribute values aligned with ``geometry``; missing values (``None``,
+        NaN) are left out of a feature's tags. Values are str, bool, int or float.
+    """
+    geoms = np.asarray(geometry, dtype=object)
+    table = pd.DataFrame(dict(properties)) if not isinstance(properties, pd.DataFrame) \
+        else properties.reset_index(drop=True)
+    if len(table.columns) and len(table) != len(geoms):
+        raise ValueError(f"{len(geoms)} geometries but {len(table)} rows of properties")
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    parts, feature = _explode(np.where(present, geoms, np.array(None, dtype=object)))
+    dims = shapely.get_dimensions(parts)
+    top = np.full(len(geoms), -1)
+    np.maximum.at(top, feature, dims)
+    own = dims == top[feature]
+    parts, feature, dims = parts[own], feature[own], dims[own]
+
+    # Paths: rings of polygons, lines, and one group of points per point feature.
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, bool]] = []
+    polygons = dims == 2
+    if polygons.any():
+        polys = shapely.orient_polygons(parts[polygons], exterior_cw=False)  # CW when y down
+        poly_feature = feature[polygons]
+        rings, ring_poly = shapely.get_rings(polys, return_index=True)
+        coords, ring = shapely.get_coordinates(rings, return_index=True)
+        keep, good = _paths(coords, ring, closed=True, min_points=3)
+        exterior = np.r_[True, ring_poly[1:] != ring_poly[:-1]]
+        # A polygon whose exterior collapsed goes, holes and all.
+        good &= np.repeat(good[exterior], np.bincount(ring_poly, minlength=len(polys)))
+        chunks.append((coords[keep], ring[keep], poly_feature[ring_poly], good, True, False))
+    lines = dims == 1
+    if lines.any():
+        coords, line = shapely.get_coordinates(parts[lines], return_index=True)
+        keep, good = _paths(coords, line, closed=False, min_points=2)
+        chunks.append((coords[keep], line[keep], feature[lines], good, False, False))
+    points = dims == 0
+    if points.any():
+        coords = shapely.get_coordinates(parts[points])
+        # Points of one feature form one path (a single MoveTo with a count).
+        _, group = np.unique(feature[points], return_inverse=True)
+        chunks.append((coords, group, np.unique(feature[points]),
+                       np.ones(int(group.max()) + 1, dtype=bool), False, True))
+
+    xy_parts, path_feature, path_size, path_closed, path_point = [], [], [], [], []
+    for coords, path, owner, good, ring, grouped in chunks:
+        on = good[path]
+        coords, path = coords[on], path[on]
+        size = np.bincount(path, minlength=len(good))[good]
+        xy_parts.append(coords)
+        path_feature.append(owner[good])
+        path_size.append(size)
+        path_closed.append(np.full(len(size), ring))
+        path_point.append(np.full(len(size), grouped))
+    if not xy_parts or not sum(len(s) for s in path_size):
+        return b""
+    xy = np.rint(np.concatenate(xy_parts)).astype(np.int64)
+    owner = np.concatenate(path_feature)
+    n = np.concatenate(path_size)
+    closed = np.concatenate(path_closed)
+    is_points = np.concatenate(path_point)
+    # Paths in feature order (stable: a polygon's exterior stays before its holes).
+    order = np.argsort(owner, kind="stable")
+    xy = xy[np.argsort(np.repeat(owner, n), kind="stable")]
+    owner, n, closed, is_points = owner[order], n[order], closed[order], is_points[order]
+
+    m = np.where(is_points, n, 1)  # points after the MoveTo
+    length = 1 + 2 * m + np.where(n > m, 1 + 2 * (n - m), 0) + closed
+    offset = np.r_[0, np.cumsum(length)[:-1]]
+    stream = np.empty(int(length.sum()), dtype=np.int64)
+    stream[offset] = _MOVE_TO | (m << 3)
+    line = n > m
+    stream[offset[line] + 1 + 2 * m[line]] = _LINE_TO | ((n[line] - m[line]) << 3)
+    stream[(offset + length - 1)[closed]] = _CLOSE_PATH | (1 << 3)
+    path_of_point = np.repeat(np.arange(len(n)), n)
+    j = np.arange(len(xy)) - np.repeat(np.r_[0, np.cumsum(n)[:-1]], n)
+    position = offset[path_of_point] + 1 + 2 * j + (j >= m[path_of_point])
+    # Deltas run on across a feature's paths, from (0, 0) at each feature's start.
+    point_owner = owner[path_of_point]
+    previous = np.vstack([[0, 0], xy[:-1]])
+    previous[np.r_[True, point_owner[1:] != point_owner[:-1]]] = 0
+    delta = xy - previous
+    zigzag = (delta << 1) ^ (delta >> 63)
+    stream[position] = zigzag[:, 0]
+    stream[position + 1] = zigzag[:, 1]
+
+    features, first_path = np.unique(owner, return_index=True)
+    geometry_start = offset[first_path]
+    geometry_end = np.r_[geometry_start[1:], len(stream)]
+    kind = np.where(is_points[first_path], POINT,
+                    np.where(closed[first_path], POLYGON, LINESTRING))
+
+    tile = vector_tile_pb2.tile()
+    layer = tile.layers.add()
+    layer.name = name
+    layer.version = 2
+    layer.extent = extent
+    tags, tag_start, tag_end = _tags(layer, table, features)
+    commands = stream.tolist()
+    for i in range(len(features)):
+        feat = layer.features.add()
+        feat.type = int(kind[i])
+        feat.tags.extend(tags[tag_start[i]:tag_end[i]])
+        feat.geometry.extend(commands[geometry_start[i]:geometry_end[i]])
+    return bytes(tile.SerializeToString())
+
+
+def _tags(layer: Any, table: pd.DataFrame, features: np.ndarray
+          ) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Fill the layer's keys and values; the flat tag list and each feature's slice of it."""
+    values: dict[tuple[type, Any], int] = {}
+    key_columns, value_columns, masks = [], [], []
+    rows = table.iloc[features] if len(table.columns) else table
+    for column in rows.columns:
+        series = rows[column]
+        known = np.asarray(series.notna(), dtype=bool)
+        if not known.any():
+            continue
+        local, uniques = pd.factorize(series[known].astype(object), sort=False)
+        # Codes of this column's distinct values in the layer's one value table; a bool
+        # and an int that compare equal are still different values.
+        table_code = np.empty(len(uniques), dtype=np.int64)
+        for k, value in enumerate(uniques):
+            value = value.item() if isinstance(value, np.generic) else value
+            code = values.get((type(value), value))
+            if code is None:
+                code = values[(type(value), value)] = len(values)
+                _add_value(layer, value)
+            table_code[k] = code
+        index = np.full(len(series), -1, dtype=np.int64)
+        index[known] = table_code[local]
+        layer.keys.append(str(column))
+        key_columns.append(len(layer.keys) - 1)
+        value_columns.append(index)
+        masks.append(known)
+    if not key_columns:
+        empty = np.zeros(len(features), dtype=np.int64)
+        return [], empty, empty
+    value_index = np.column_stack(value_columns)
+    mask = np.column_stack(masks)
+    pairs = np.stack([np.broadcast_to(np.array(key_columns), value_index.shape), value_index],
+                     axis=2)
+    flat = pairs[mask].ravel().tolist()
+    count = 2 * mask.sum(axis=1)
+    end = np.cumsum(count)
+    return flat, end - count, end
+
+
+def _add_value(layer: Any, value: Any) -> None:
+    entry = layer.values.add()
+    if isinstance(value, bool):
+        entry.bool_value = value
+    elif isinstance(value, str):
+        entry.string_value = value
+    elif isinstance(value, int):
+        if value < 0:
+            entry.sint_value = value
+        else:
+            entry.int_value = value
+    elif isinstance(value, float):
+        entry.double_value = value
+    else:
+        entry.string_value = str(value)
