@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -197,13 +198,13 @@ async def read_upload(request: Request, *, max_bytes: int, folder: Path) -> Uplo
         if problems:
             raise ValidationError(problems)
         target = folder / _saved_name(files["file"], "upload", tuple(_READABLE))
-        _copy(files["file"], target)
+        await run_in_threadpool(_copy, files["file"], target)
         mapping = None
         if "mapping" in files:
             mapping = folder / _saved_name(files["mapping"], "mapping", _MAPPING_SUFFIXES)
             if mapping.suffix not in _MAPPING_SUFFIXES:
                 mapping = mapping.with_suffix(".yaml")
-            _copy(files["mapping"], mapping)
+            await run_in_threadpool(_copy, files["mapping"], mapping)
         return Upload(file=target, mapping=mapping, fields=fields)
     finally:
         await form.close()

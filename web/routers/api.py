@@ -130,7 +130,16 @@ def get_export(
                                                   ignore_errors=True))
 
 
+_LANG_PARAMETER = {"parameters": [{
+    "name": "lang", "in": "query", "required": False,
+    "schema": {"type": "string", "enum": ["ky", "ru", "en"]},
+    "description": "Language of the messages; default: the language cookie, then "
+                   "Accept-Language, then Kyrgyz",
+}]}
+
+
 @router.post("/checks", tags=["checks"], response_model=CheckResponse,
+             openapi_extra=_LANG_PARAMETER,
              responses={**_AUTH, 404: {"description": "No such parcel"}, 422: _PROBLEMS})
 async def post_check(body: CheckRequest, request: Request, workspace: WorkspaceDep,
                      lang: LangDep, user: CheckerDep) -> APIResponse:
