@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from spatial.store import open_workspace
 from spatial.zoning import Reason
+from tests.spatial.conftest import store_url  # noqa: F401
 from tests.web.test_cli import jer
 from tests.web.test_parcels_api import bearer, make_users
 from web.app import create_app
@@ -393,3 +394,33 @@ def test_concurrent_checks_run_together_and_answer_as_single_checks(world, monke
             alone = check_transformation(frame, proposal, cached.layers, cached.rulebook)
             assert answer.result.to_dict() == alone.to_dict()
             assert len(answer.overlaps) == len(answer.reasons)
+
+
+def test_check_import_export_and_invalidation_on_each_backend(store_url):  # noqa: F811
+    """The same API over the GeoPackage and PostGIS stores (the demo copied into each)."""
+    code, _, err = jer("demo", "--workspace", store_url)
+    assert code == 0, err
+    tokens = make_users(store_url, ["land_specialist"])
+    client = TestClient(create_app(Settings(workspace=store_url)),
+                        raise_server_exceptions=False)
+    client.app.state.constraint_cache = ConstraintCache(max_age=0)  # type: ignore[attr-defined]
+    client.headers.update(bearer(tokens["land_specialist"]))
+    body = {"cadastral_no": PARCEL, "target_use": "individual_housing"}
+    first = client.post("/api/checks", json=body)
+    assert first.status_code == 200, first.text
+    assert "T-9" not in _features(first.json())
+    with open_workspace(store_url) as ws:
+        parcel = ws.read_layer("parcels", where={"cadastral_no": PARCEL}).geometry.iloc[0]
+        crs = ws.crs
+    corridor = gpd.GeoDataFrame({"restriction_id": ["T-9"], "restriction_type": ["road_corridor"],
+                                 "name": ["new road"]}, geometry=[parcel.buffer(3)], crs=crs)
+    content = corridor.to_crs(4326).to_json().encode()
+    imported = client.post("/api/imports", data={"layer": "restrictions"},
+                           files={"file": ("road.geojson", content)})
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["imported"] == 1
+    assert "T-9" in _features(client.post("/api/checks", json=body).json())
+    export = client.get("/api/exports/restrictions", params={"format": "geojson"},
+                        headers={"Authorization": ""})
+    assert export.status_code == 200
+    assert "T-9" in {f["properties"]["restriction_id"] for f in export.json()["features"]}
