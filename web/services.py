@@ -302,7 +302,10 @@ def _settle(jobs: list[_CheckJob]) -> None:
         elif job.loop is not None:
             by_loop.setdefault(job.loop, []).append(job)
     for loop, waiting in by_loop.items():
-        loop.call_soon_threadsafe(_resolve, waiting)
+        try:
+            loop.call_soon_threadsafe(_resolve, waiting)
+        except RuntimeError:  # the loop has closed: nobody waits for these any more
+            continue
 
 
 def _resolve(jobs: list[_CheckJob]) -> None:
@@ -403,7 +406,7 @@ class CachedConstraints:
                 del self._queue[:MAX_CHECKS_PER_PASS]
             try:
                 self._pass(batch)
-            except Exception as exc:  # the store failed: every check of the pass hears it
+            except BaseException as exc:  # the store failed: every check of the pass hears it
                 for job in batch:
                     if not job.done:
                         job.error, job.done = exc, True
