@@ -151,11 +151,13 @@ def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
     return None if frame is None else records(frame)
 
 
-def _plan(workspace: Workspace, settings: Settings, options: _Options, cache: ResultCache, *,
-          scenario: str, steps: tuple[str, ...]) -> LandPlan:
+def land_plan(workspace: Workspace, settings: Settings, options: _Options, cache: ResultCache,
+              *, scenario: str, steps: tuple[str, ...]) -> LandPlan:
     """The land plan for these options, from the cache when the inputs are unchanged.
 
-    A plan with more steps answers for fewer (an allocation holds the capacity).
+    A plan with more steps answers for fewer (an allocation holds the capacity). The
+    demand and allocation page asks this function too, so the page and the API share
+    one computation.
     """
     rows = options.population_records()
     inputs = (options.method, options.horizon, scenario,
@@ -183,10 +185,14 @@ def _plan(workspace: Workspace, settings: Settings, options: _Options, cache: Re
     return computed
 
 
+#: The earlier name, kept for callers written against it.
+_plan = land_plan
+
+
 def demand(workspace: Workspace, settings: Settings, body: DemandRequest,
            cache: ResultCache) -> dict[str, Any]:
     """Population projection and land demand for the chosen scenarios."""
-    plan = _plan(workspace, settings, body, cache, scenario="medium", steps=())
+    plan = land_plan(workspace, settings, body, cache, scenario="medium", steps=())
     projection, table = plan.projection, plan.demand_table
     wanted = list(dict.fromkeys(body.scenarios))
     frame = projection.frame[projection.frame["scenario"].isin(wanted)]
@@ -205,7 +211,7 @@ def demand(workspace: Workspace, settings: Settings, body: DemandRequest,
 def capacity(workspace: Workspace, settings: Settings, body: PlanRequest,
              cache: ResultCache) -> dict[str, Any]:
     """Demand against capacity, as ``jer demand balance --format json``."""
-    plan = _plan(workspace, settings, body, cache, scenario=body.scenario, steps=("capacity",))
+    plan = land_plan(workspace, settings, body, cache, scenario=body.scenario, steps=("capacity",))
     return {
         "scenario": body.scenario, "base_year": plan.base_year, "horizon": body.horizon,
         "demand": _records(plan.demand), "capacity": _records(plan.capacity),
@@ -216,7 +222,7 @@ def capacity(workspace: Workspace, settings: Settings, body: PlanRequest,
 def allocation(workspace: Workspace, settings: Settings, body: PlanRequest,
                cache: ResultCache) -> dict[str, Any]:
     """Allocation as ``jer allocate --format json``, the summary and the parcels drawn."""
-    plan = _plan(workspace, settings, body, cache, scenario=body.scenario,
+    plan = land_plan(workspace, settings, body, cache, scenario=body.scenario,
                  steps=("capacity", "allocation"))
     summary: list[dict[str, Any]] = []
     features: list[dict[str, Any]] = []
