@@ -72,7 +72,7 @@ def synthetic_fabric(n: int, *, seed: int = 11) -> tuple[gpd.GeoDataFrame, gpd.G
             "ag_subtype": np.where(category == "agricultural",
                                    rng.choice(["arable_irrigated", "pasture", "hayfield"], n),
                                    "empty"),
-            "designated_use": pd.Series(category).map({"settlement": "individual housing"}),
+            "designated_use": pd.Series(category).map({"settlement": "individual_housing"}),
             "ownership": rng.choice(codes("ownership"), n),
             "holder": np.char.add("Holder ", (i % 9973).astype(str)),
             "right_type": rng.choice(codes("right_type"), n),

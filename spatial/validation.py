@@ -11,8 +11,11 @@ computed area, ignored columns) are reported beside a successful write.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import difflib
+import threading
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -25,7 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from .errors import CRSError, InputError, Problem, ValidationError
 from .schema import ColumnSpec, LayerSchema, codes, layer_schema
 
-__all__ = ["ValidationReport", "coerce_boolean", "validate_layer"]
+__all__ = ["ValidationReport", "coerce_boolean", "rulebook_code_lists", "validate_layer"]
 
 #: Spellings of booleans found in cadastre extracts (Russian, Kyrgyz, English, numeric).
 _TRUE = {"true", "t", "yes", "y", "1", "да", "д", "ооба", "ха", "истина", "used", "in use"}
@@ -35,8 +38,10 @@ _NO_OVERLAP = {"parcels"}
 #: Layers that belong to the municipality and must lie inside it. Reference layers
 #: (rivers, protected areas, hazard zones) legitimately cross the boundary: a warning.
 _INSIDE_BOUNDARY = {"parcels", "settlements", "facilities", "municipality"}
-#: How many valid codes an ``unknown_code`` message lists before eliding.
-_MAX_CODES_IN_MESSAGE = 12
+#: How many valid codes an ``unknown_code`` message lists before eliding (the full list
+#: is in the problem's ``details``). Every code list of the data model and the default
+#: rulebook's uses fit.
+_MAX_CODES_IN_MESSAGE = 30
 
 
 @dataclass
@@ -251,6 +256,7 @@ def validate_layer(
     existing: gpd.GeoDataFrame | None = None,
     overlap_tolerance_m2: float = 1.0,
     area_tolerance: float = 0.05,
+    code_lists: Mapping[str, Sequence[str]] | None = None,
 ) -> ValidationReport:
     """Check ``frame`` against the data model of ``layer`` and normalise it.
 
@@ -271,6 +277,11 @@ def validate_layer(
         Overlaps and parts outside the boundary up to this area are digitising noise.
     area_tolerance
         Relative difference between official and computed area that raises a warning.
+    code_lists
+        Allowed codes of columns whose code list is not fixed by the data model, by
+        column: a parcel's ``designated_use`` must be a use of the workspace's rulebook
+        (see :func:`rulebook_code_lists`), which a municipality may extend. Replaces the
+        schema's code list of a column it names. Without it such columns are free text.
 
     Returns
     -------
@@ -301,7 +312,7 @@ def validate_layer(
     keys = _key_series(frame, schema)
     collector = _Collector(layer, keys)
 
-    out = _check_columns(frame, schema, collector)
+    out = _check_columns(frame, schema, collector, code_lists or {})
     geoms = frame.geometry.to_numpy()
     usable = _check_geometry(geoms, schema, collector)
     out = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs=target), crs=target)
@@ -335,7 +346,8 @@ def _key_series(frame: pd.DataFrame, schema: LayerSchema) -> pd.Series | None:
 
 
 def _check_columns(
-    frame: gpd.GeoDataFrame, schema: LayerSchema, collector: _Collector
+    frame: gpd.GeoDataFrame, schema: LayerSchema, collector: _Collector,
+    code_lists: Mapping[str, Sequence[str]],
 ) -> pd.DataFrame:
     """Coerce schema columns, report missing, mistyped, unknown-code and out-of-range values."""
     n = len(frame)
@@ -386,19 +398,10 @@ def _check_columns(
             values[null] = spec.default
             if spec.type == "boolean":
                 values = values.astype("boolean")
-        if spec.codes:
-            allowed = codes(spec.codes)
-            present = values.notna().to_numpy()
-            unknown = present & ~values.isin(allowed).to_numpy()
-            listed = ", ".join(allowed[:_MAX_CODES_IN_MESSAGE])
-            collector.rows(
-                np.flatnonzero(unknown),
-                "unknown_code",
-                lambda r, values=values, name=name, listed=listed: (
-                    f"{name}: unknown code {values.iloc[r]!r}; expected one of {listed}"
-                ),
-                column=name,
-            )
+        if name in code_lists:
+            _check_codes(values, tuple(code_lists[name]), name, collector)
+        elif spec.codes:
+            _check_codes(values, codes(spec.codes), name, collector)
         if spec.min is not None and spec.type in ("integer", "real"):
             num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
             below = np.flatnonzero(np.nan_to_num(num, nan=spec.min) < spec.min)
@@ -409,6 +412,76 @@ def _check_columns(
             )
         out[name] = values
     return out
+
+
+def _check_codes(values: pd.Series, allowed: tuple[str, ...], name: str,
+                 collector: _Collector) -> None:
+    """Values of a coded column must be among ``allowed``; each problem names them all."""
+    present = values.notna().to_numpy()
+    unknown = np.flatnonzero(present & ~values.isin(allowed).to_numpy())
+    if unknown.size == 0:
+        return
+    listed = ", ".join(allowed[:_MAX_CODES_IN_MESSAGE])
+    if len(allowed) > _MAX_CODES_IN_MESSAGE:
+        listed += f", … ({len(allowed)} codes)"
+    # One suggestion per distinct wrong value, not per row: imports repeat the same typo.
+    hints = {
+        value: difflib.get_close_matches(str(value), allowed, n=1)
+        for value in pd.unique(values.iloc[unknown])
+    }
+
+    def message(r: int) -> str:
+        value = values.iloc[r]
+        close = hints[value]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{name}: unknown code {value!r}{hint}; expected one of {listed}"
+
+    collector.rows(
+        unknown, "unknown_code", message, column=name,
+        details=lambda r: {"value": values.iloc[r], "allowed": list(allowed)},
+    )
+
+
+_RULEBOOK_CODES: dict[tuple[Any, ...], dict[str, tuple[str, ...]]] = {}
+_RULEBOOK_CODES_LOCK = threading.Lock()
+
+
+def _file_stamp(path: Path) -> tuple[Any, ...]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None, None)
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def rulebook_code_lists(rulebook: str | Path | None = None) -> dict[str, tuple[str, ...]]:
+    """Code lists of layer columns that a rulebook defines, for ``validate_layer``.
+
+    A parcel's ``designated_use`` is rulebook data: the checks, the capacity and the
+    Space report look each use up in the workspace's rulebook and refuse one it does not
+    define, so a write must refuse it first, naming the uses there are. The rulebook
+    (``None``: the shipped default) is loaded once per state of its file and of the
+    shipped rulebooks it may extend, since every single edit is validated.
+
+    Raises
+    ------
+    RulebookError, InputError
+        When the rulebook file is missing or invalid: writes wait for a working rulebook.
+    """
+    from .zoning.rulebook import default_rulebook_path, load_rulebook
+
+    path = Path(rulebook) if rulebook else default_rulebook_path()
+    shipped = sorted(default_rulebook_path().parent.glob("*.yaml"))
+    key = tuple(_file_stamp(p) for p in (path, *shipped))
+    with _RULEBOOK_CODES_LOCK:
+        found = _RULEBOOK_CODES.get(key)
+    if found is None:
+        found = {"designated_use": tuple(load_rulebook(path).uses)}
+        with _RULEBOOK_CODES_LOCK:
+            if len(_RULEBOOK_CODES) > 16:
+                _RULEBOOK_CODES.clear()
+            _RULEBOOK_CODES[key] = found
+    return dict(found)
 
 
 def _check_geometry(geoms: np.ndarray, schema: LayerSchema, collector: _Collector) -> np.ndarray:

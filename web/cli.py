@@ -374,6 +374,7 @@ def validate(
         report = validate_layer(
             frame, layer, crs=ws.crs, municipality=boundary, existing=existing,
             overlap_tolerance_m2=overlap_tolerance_m2, area_tolerance=area_tolerance,
+            code_lists=ws.code_lists(),
         )
     if as_json:
         _print_json(report.to_dict())

@@ -41,7 +41,7 @@ from ..errors import (
     ValidationError,
 )
 from ..schema import LayerSchema, layer_schema, load_schema
-from ..validation import ValidationReport, validate_layer
+from ..validation import ValidationReport, rulebook_code_lists, validate_layer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -447,6 +447,14 @@ class Workspace(ABC):
         rows = self._fetch(f"SELECT key, value FROM {self._t(META_TABLE)} ORDER BY key")
         return {str(k): str(v) for k, v in rows}
 
+    def code_lists(self) -> dict[str, tuple[str, ...]]:
+        """Codes that the workspace's rulebook defines for layer columns (parcel uses).
+
+        Every write validates against them, so the inventory never holds a designated
+        use that the checks and the Space report of this workspace cannot look up.
+        """
+        return rulebook_code_lists(self.metadata().get("rulebook") or None)
+
     def set_metadata(self, values: Mapping[str, str]) -> None:
         """Insert or replace workspace metadata entries."""
         with self.transaction():
@@ -793,7 +801,8 @@ class Workspace(ABC):
             municipality = None if layer == "municipality" else self._municipality_geometry()
             existing = self._existing_for_import(spec, frame) if mode == "append" else None
             report = validate_layer(
-                frame, layer, crs=self.crs, municipality=municipality, existing=existing
+                frame, layer, crs=self.crs, municipality=municipality, existing=existing,
+                code_lists=self.code_lists(),
             )
             problems = list(report.problems)
             good = report.frame if report.ok else report.valid_frame()
@@ -1097,7 +1106,7 @@ class Workspace(ABC):
                 existing = existing[existing["fid"] != exclude_fid]
         report = validate_layer(
             frame, spec.name, crs=self.crs, municipality=self._municipality_geometry(),
-            existing=existing,
+            existing=existing, code_lists=self.code_lists(),
         )
         report.raise_if_invalid()
         return report

@@ -143,14 +143,14 @@ def test_create_update_delete_parcel_bumps_row_version(ws: Workspace) -> None:
 
 def test_two_edits_from_the_same_version_second_conflicts(ws: Workspace) -> None:
     fid = ws.create_parcel(new_parcel(), user="aida")["fid"]
-    ws.update_parcel(fid, {"designated_use": "garden"}, expected_version=1, user="first")
+    ws.update_parcel(fid, {"designated_use": "agriculture"}, expected_version=1, user="first")
     with pytest.raises(ConflictError) as err:
-        ws.update_parcel(fid, {"designated_use": "housing"}, expected_version=1, user="second")
+        ws.update_parcel(fid, {"designated_use": "commerce"}, expected_version=1, user="second")
     assert (err.value.expected, err.value.actual) == (1, 2)
     with pytest.raises(ConflictError):
         ws.delete_parcel(fid, expected_version=1, user="second")
     current = ws.get_parcel(fid)
-    assert current["designated_use"] == "garden"
+    assert current["designated_use"] == "agriculture"
     assert current["updated_by"] == "first"
     assert current["row_version"] == 2
     assert [h.user for h in ws.history(fid)] == ["first", "aida"]

@@ -266,3 +266,58 @@ def shapely_line(coords):
     from shapely.geometry import LineString
 
     return LineString(coords)
+
+
+USES = ("individual_housing", "commerce", "agriculture")
+
+
+def test_designated_use_outside_the_given_code_list_names_value_column_and_codes():
+    frame = parcels([{"cadastral_no": "a", "designated_use": "individual housing"},
+                     {"cadastral_no": "b", "designated_use": "villa"},
+                     {"cadastral_no": "c", "designated_use": "commerce"},
+                     {"cadastral_no": "d", "designated_use": None}],
+                    [box(0, 0, 10, 10), box(10, 0, 20, 10), box(20, 0, 30, 10),
+                     box(30, 0, 40, 10)])
+    report = validate_layer(frame, "parcels", crs=CRS, code_lists={"designated_use": USES})
+    problems = codes_of(report, "unknown_code")
+    assert [(p.row, p.feature, p.column) for p in problems] == [
+        (0, "a", "designated_use"), (1, "b", "designated_use")]
+    typo, villa = problems
+    assert "'individual housing'" in typo.message
+    assert "did you mean 'individual_housing'?" in typo.message
+    assert "'villa'" in villa.message and "did you mean" not in villa.message
+    assert "individual_housing, commerce, agriculture" in villa.message
+    assert villa.details == {"value": "villa", "allowed": list(USES)}
+    assert list(report.invalid_rows) == [0, 1]
+    # Without a code list (no rulebook at hand) the use stays free text.
+    assert validate_layer(frame, "parcels", crs=CRS).ok
+
+
+def test_a_given_code_list_replaces_the_schema_one_and_long_lists_are_elided():
+    frame = parcels([{"cadastral_no": "a", "ownership": "kolkhoz"}], [box(0, 0, 10, 10)])
+    assert validate_layer(frame, "parcels", crs=CRS,
+                          code_lists={"ownership": ("kolkhoz",)}).ok
+    many = tuple(f"use_{i:02d}" for i in range(40))
+    bad = parcels([{"cadastral_no": "a", "designated_use": "x"}], [box(0, 0, 10, 10)])
+    [problem] = codes_of(validate_layer(bad, "parcels", crs=CRS,
+                                        code_lists={"designated_use": many}), "unknown_code")
+    assert "use_29, … (40 codes)" in problem.message and "use_30" not in problem.message
+    assert problem.details["allowed"] == list(many)
+
+
+def test_rulebook_code_lists_follow_the_rulebook_file(tmp_path):
+    from spatial.validation import rulebook_code_lists
+    from spatial.zoning import load_rulebook
+
+    default = rulebook_code_lists(None)["designated_use"]
+    assert default == tuple(load_rulebook().uses) and "individual_housing" in default
+    book = tmp_path / "municipal.yaml"
+    book.write_text("extends: default.yaml\nuses:\n  orchard_cooperative:\n"
+                    "    name: {ky: бак, ru: сад, en: orchard}\n    categories: [agricultural]\n",
+                    encoding="utf-8")
+    assert rulebook_code_lists(book)["designated_use"] == (*default, "orchard_cooperative")
+    # An edited rulebook is read again (its size changes, so its stamp does).
+    book.write_text(book.read_text(encoding="utf-8").replace("orchard_cooperative",
+                                                             "orchard_cooperative_society"),
+                    encoding="utf-8")
+    assert rulebook_code_lists(book)["designated_use"][-1] == "orchard_cooperative_society"

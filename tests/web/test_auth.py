@@ -60,7 +60,7 @@ def edit(client: TestClient, path, headers: dict[str, str] | None = None, **kw):
     parcel = first_parcel(path)
     return client.put(
         f"/api/parcels/{parcel['cadastral_no']}",
-        json={"properties": {"designated_use": "edited"}},
+        json={"properties": {"designated_use": "commerce"}},
         headers={"If-Match": f'"{parcel["row_version"]}"', **(headers or {})}, **kw,
     )
 

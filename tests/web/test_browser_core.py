@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from spatial.schema import label
 from spatial.store import open_workspace
@@ -324,10 +325,25 @@ def test_language_switch_ky_ru_en_keeps_the_page(browser_context, site):
 
 
 def _set_use(path: Path, cadastral_no: str, use: str) -> None:
+    """Give a parcel ``use``. Writes refuse a use the workspace's rulebook lacks, so such a
+    use is written under a municipal rulebook that defines it and the workspace then goes
+    back to its own rulebook, as when a municipality replaces its rulebook."""
     with open_workspace(path) as ws:
-        parcel = ws.find_parcel(cadastral_no, include_personal=False)
-        ws.update_parcel(int(parcel["fid"]), {"designated_use": use},
-                         expected_version=int(parcel["row_version"]), user="test")
+        own = ws.metadata().get("rulebook", "")
+        if use not in ws.code_lists()["designated_use"]:
+            book = path.parent / "hostile-uses.yaml"
+            names = {lang: "hostile use" for lang in ("ky", "ru", "en")}
+            book.write_text(yaml.safe_dump({
+                "extends": "default.yaml",
+                "uses": {use: {"name": names, "categories": ["settlement"]}},
+            }), encoding="utf-8")
+            ws.set_metadata({"rulebook": str(book)})
+        try:
+            parcel = ws.find_parcel(cadastral_no, include_personal=False)
+            ws.update_parcel(int(parcel["fid"]), {"designated_use": use},
+                             expected_version=int(parcel["row_version"]), user="test")
+        finally:
+            ws.set_metadata({"rulebook": own})
 
 
 def test_hostile_attributes_show_as_text_everywhere(browser_context, site):

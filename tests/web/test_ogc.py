@@ -319,7 +319,7 @@ def test_unpublished_collections_are_hidden_from_the_public(world: dict[str, Any
 
 def feature(geometry: dict[str, Any], cadastral_no: str, **properties: Any) -> dict[str, Any]:
     props = {"cadastral_no": cadastral_no, "land_category": "settlement",
-             "ownership": "municipal", "in_use": False, "designated_use": "test plot"}
+             "ownership": "municipal", "in_use": False, "designated_use": "commerce"}
     props.update(properties)
     return {"type": "Feature", "geometry": geometry, "properties": props}
 
@@ -345,11 +345,11 @@ def test_create_replace_delete_round_trip_in_the_web_history(world: dict[str, An
     read = client.get(location, headers=editor)
     assert read.status_code == 200 and read.headers["etag"] == '"1"'
     sent = read.json()
-    sent["properties"]["designated_use"] = "school garden"
+    sent["properties"]["designated_use"] = "school"
     replaced = client.put(location, headers=editor, json=sent)
     assert replaced.status_code == 200, replaced.text
     assert replaced.headers["etag"] == '"2"'
-    assert replaced.json()["properties"]["designated_use"] == "school garden"
+    assert replaced.json()["properties"]["designated_use"] == "school"
 
     entries = history(client, key, editor)
     assert [e["action"] for e in entries] == ["update", "create"]
@@ -373,12 +373,12 @@ def test_stale_replace_is_refused_and_changes_nothing(world: dict[str, Any]) -> 
     location = created.headers["location"]
     first = client.get(location, headers=editor).json()
     mine = json.loads(json.dumps(first))
-    mine["properties"]["designated_use"] = "first edit"
+    mine["properties"]["designated_use"] = "health"
     assert client.put(location, headers=editor, json=mine).status_code == 200
     before = client.get(location, headers=editor)
 
     theirs = json.loads(json.dumps(first))  # still at row_version 1
-    theirs["properties"]["designated_use"] = "lost update"
+    theirs["properties"]["designated_use"] = "culture"
     stale = client.put(location, headers=editor, json=theirs)
     assert stale.status_code == 412 and stale.headers["etag"] == '"2"'
     assert "nothing was written" in stale.json()["detail"]
@@ -493,11 +493,11 @@ def test_edit_round_trip_on_both_backends(store_url: str) -> None:  # noqa: F811
     assert created.status_code == 201, created.text
     location = created.headers["location"]
     sent = client.get(location, headers=editor).json()
-    sent["properties"]["designated_use"] = "changed"
+    sent["properties"]["designated_use"] = "tourism"
     assert client.put(location, headers=editor, json=sent).status_code == 200
     stale = client.put(location, headers=editor, json=sent)  # still says row_version 1
     assert stale.status_code == 412
-    assert client.get(location).json()["properties"]["designated_use"] == "changed"
+    assert client.get(location).json()["properties"]["designated_use"] == "tourism"
     page = client.get("/ogc/collections/parcels/items", params={
         "bbox": f"{X0 + 5},{Y0 + 5},{X0 + 15},{Y0 + 15}", "bbox-crs": EPSG32642}).json()
     assert page["numberMatched"] == 4 and np.all(np.diff([f["id"] for f in page["features"]]) > 0)

@@ -85,7 +85,7 @@ def first_parcel(path: Path) -> dict[str, Any]:
 
 def new_parcel(geometry: dict[str, Any], **properties: Any) -> dict[str, Any]:
     props = {"cadastral_no": "4-08-09-9999-0001", "land_category": "settlement",
-             "ownership": "municipal", "in_use": False, "designated_use": "test plot"}
+             "ownership": "municipal", "in_use": False, "designated_use": "commerce"}
     props.update(properties)
     return {"type": "Feature", "geometry": geometry, "properties": props}
 
@@ -177,17 +177,17 @@ def test_put_needs_if_match_and_stale_version_writes_nothing(editor):
     parcel = first_parcel(path)
     url = f"/api/parcels/{parcel['cadastral_no']}"
     etag = client.get(url).headers["etag"]
-    missing = client.put(url, json={"properties": {"designated_use": "x"}})
+    missing = client.put(url, json={"properties": {"designated_use": "school"}})
     assert missing.status_code == 428
-    first = client.put(url, json={"properties": {"designated_use": "first"}},
+    first = client.put(url, json={"properties": {"designated_use": "health"}},
                        headers={"If-Match": etag})
     assert first.status_code == 200 and first.headers["etag"] == f'"{parcel["row_version"] + 1}"'
-    second = client.put(url, json={"properties": {"designated_use": "second"}},
+    second = client.put(url, json={"properties": {"designated_use": "culture"}},
                         headers={"If-Match": etag})
     assert second.status_code == 412
     assert second.headers["etag"] == first.headers["etag"]
     now = client.get(url)
-    assert now.json()["properties"]["designated_use"] == "first"
+    assert now.json()["properties"]["designated_use"] == "health"
     assert now.headers["etag"] == first.headers["etag"]
     assert client.put(url, json={"properties": {}}, headers={"If-Match": "W/x"}).status_code == 400
 
@@ -243,13 +243,13 @@ def test_script_in_attributes_is_data_in_json_and_escaped_in_pages(editor):
     client, path = editor
     square = free_squares(path, 1)[0]
     created = client.post("/api/parcels", json=new_parcel(
-        square, designated_use=XSS, settlement=XSS, holder=XSS))
+        square, settlement=XSS, holder=XSS))
     assert created.status_code == 201, created.text
     assert created.headers["content-type"] == "application/geo+json"
     assert created.headers["x-content-type-options"] == "nosniff"
     assert "Authorization" in created.headers["vary"]
     got = client.get(created.headers["location"]).json()["properties"]
-    assert got["designated_use"] == XSS and got["settlement"] == XSS
+    assert got["settlement"] == XSS
     page = client.get("/?lang=en")
     assert page.status_code == 200
     assert XSS not in page.text
@@ -314,3 +314,97 @@ def test_create_and_stale_put_on_each_backend(store_url):  # noqa: F811 - import
     assert client.get(url).json()["properties"]["in_use"] is True
     public = TestClient(client.app).get(url)
     assert public.status_code == 200 and "Ээси Бир" not in public.text
+
+
+def _problem(response: Any, column: str) -> dict[str, Any]:
+    assert response.status_code == 422, response.text
+    return next(p for p in response.json()["problems"] if p["column"] == column)
+
+
+def _parcel_count(path: Path) -> int:
+    ws = open_workspace(path)
+    try:
+        return ws.count("parcels")
+    finally:
+        ws.close()
+
+
+def test_unknown_use_or_category_is_422_naming_value_column_and_codes_nothing_written(editor):
+    from spatial.zoning import load_rulebook
+
+    client, path = editor
+    uses = list(load_rulebook().uses)
+    count = _parcel_count(path)
+    square = free_squares(path, 1)[0]
+    bad = client.post("/api/parcels", json=new_parcel(square, designated_use="villa"))
+    problem = _problem(bad, "designated_use")
+    assert problem["code"] == "unknown_code" and "'villa'" in problem["message"]
+    assert ", ".join(uses) in problem["message"]
+    assert problem["details"] == {"value": "villa", "allowed": uses}
+    assert client.get("/api/parcels/4-08-09-9999-0001").status_code == 404
+    assert _parcel_count(path) == count
+
+    parcel = first_parcel(path)
+    url = f"/api/parcels/{parcel['cadastral_no']}"
+    before = client.get(url)
+    history = client.get(f"{url}/history").json()
+    for column, value in (("designated_use", "individual housing"),
+                          ("land_category", "farmland")):
+        response = client.put(url, json={"properties": {column: value}},
+                              headers={"If-Match": before.headers["etag"]})
+        problem = _problem(response, column)
+        assert repr(value) in problem["message"] and problem["feature"] == parcel["cadastral_no"]
+    assert "did you mean 'individual_housing'?" in client.put(
+        url, json={"properties": {"designated_use": "individual housing"}},
+        headers={"If-Match": before.headers["etag"]}).json()["problems"][0]["message"]
+    after = client.get(url)
+    assert after.json() == before.json() and after.headers["etag"] == before.headers["etag"]
+    assert client.get(f"{url}/history").json() == history
+
+
+def test_ogc_edits_and_imports_refuse_an_unknown_use_too(editor, tmp_path):
+    client, path = editor
+    count = _parcel_count(path)
+    square = free_squares(path, 1)[0]
+    created = client.post("/ogc/collections/parcels/items",
+                          json=new_parcel(square, designated_use="villa"))
+    assert "'villa'" in _problem(created, "designated_use")["message"]
+    first = client.get("/ogc/collections/parcels/items?limit=1").json()["features"][0]
+    item_url = f"/ogc/collections/parcels/items/{first['id']}"
+    item = client.get(item_url).json()
+    use = item["properties"]["designated_use"]
+    item["properties"]["designated_use"] = "dacha"
+    replaced = client.put(item_url, json=item)
+    assert "'dacha'" in _problem(replaced, "designated_use")["message"]
+    assert client.get(item_url).json()["properties"]["designated_use"] == use
+
+    frame = gpd.GeoDataFrame(
+        [new_parcel(square)["properties"] | {"designated_use": "summer house"}],
+        geometry=[shapely.from_geojson(json.dumps(square))], crs=4326)
+    frame.to_file(tmp_path / "one.geojson", driver="GeoJSON")
+    imported = client.post("/api/imports", data={"layer": "parcels"},
+                           files={"file": ("one.geojson", (tmp_path / "one.geojson").read_bytes())})
+    problem = _problem(imported, "designated_use")
+    assert problem["row"] == 0 and "'summer house'" in problem["message"]
+    assert _parcel_count(path) == count
+
+
+def test_a_use_the_workspace_rulebook_adds_is_accepted(editor, tmp_path):
+    client, path = editor
+    book = tmp_path / "municipal.yaml"
+    book.write_text("extends: default.yaml\nuses:\n  orchard_cooperative:\n"
+                    "    name: {ky: бак, ru: сад, en: orchard}\n    categories: [agricultural]\n",
+                    encoding="utf-8")
+    parcel = first_parcel(path)
+    url = f"/api/parcels/{parcel['cadastral_no']}"
+    etag = {"If-Match": f'"{parcel["row_version"]}"'}
+    body = {"properties": {"designated_use": "orchard_cooperative"}}
+    assert client.put(url, json=body, headers=etag).status_code == 422
+    ws = open_workspace(path)
+    try:
+        ws.set_metadata({"rulebook": str(book)})
+    finally:
+        ws.close()
+    changed = client.put(url, json=body, headers=etag)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["properties"]["designated_use"] == "orchard_cooperative"
