@@ -88,20 +88,16 @@ def read_parcels(workspace: Workspace, cadastral_nos: list[str] | None = None) -
 
 # --------------------------------------------------------------------------- publication
 
-#: Layers the public map pages show; the public may export them (never personal columns).
-#: A layer's metadata entry ``published`` ("true"/"false") overrides this default.
-PUBLISHED_LAYERS = (
-    "municipality", "settlements", "parcels", "zones", "protected_areas", "water_bodies",
-    "forest_fund", "hazard_zones", "restrictions",
-)
-
-
 def layer_published(workspace: Workspace, layer: str) -> bool:
-    """Whether the public (nobody signed in) may download ``layer``."""
-    value = workspace.layer_metadata(layer).get("published")
-    if value is not None:
-        return value.strip().lower() in ("true", "yes", "1")
-    return layer in PUBLISHED_LAYERS
+    """Whether the public (nobody signed in) may download ``layer``.
+
+    The one publication switch of the app — layer metadata ``published``, set with
+    ``jer publish LAYER [--off]`` — shared with the OGC API (:func:`web.ogc.is_published`):
+    every layer is published until withdrawn.
+    """
+    from .ogc import is_published
+
+    return is_published(workspace, layer)
 
 
 def schema_layer_names() -> list[str]:

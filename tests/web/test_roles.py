@@ -34,6 +34,8 @@ def world(demo_gpkg, tmp_path_factory) -> dict[str, Any]:
         keys = list(ws.read_layer("parcels", columns=["cadastral_no"], limit=60)["cadastral_no"])
     finally:
         ws.close()
+    with open_workspace(path) as ws:  # withdrawn from the public (`jer publish --off`)
+        ws.set_layer_metadata("facilities", {"published": "false"})
     client = TestClient(create_app(Settings(workspace=str(path))), raise_server_exceptions=False)
     squares = free_squares(path, 2 * len(CALLERS))
     return {"path": path, "tokens": tokens, "keys": keys, "client": client,
@@ -161,7 +163,7 @@ def _api_call(world: dict[str, Any], caller: str, endpoint: str) -> Any:
 
 
 def _api_expected(caller: str, endpoint: str) -> int:
-    if endpoint == "export_unpublished":  # facilities: published to no one but accounts
+    if endpoint == "export_unpublished":  # facilities, withdrawn: for accounts only
         return 403 if caller == "anonymous" else 200
     permission = API_PERMISSION[endpoint]
     if permission is None:
