@@ -12,7 +12,9 @@ clicked point, so tiles stay small and carry no more than the styling needs.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +50,8 @@ MAX_CLICK_FEATURES = 20
 #: thousands of them: parcel layers are served as a mosaic of cells instead (the value of
 #: the parcel under each cell's centre), which looks the same and weighs a fraction.
 MOSAIC_MAX_ZOOM = 11
+#: Polygons smaller than one screen pixel of a 256-pixel tile (in tile units²) are left out.
+MIN_AREA = (EXTENT / 256) ** 2
 #: Cells per tile side in a mosaic: 2 screen pixels per cell.
 MOSAIC_CELLS = 128
 
@@ -64,7 +68,8 @@ class TileSource:
     ``columns`` the attributes a tile carries and ``details`` the further ones a click
     shows; ``codelists`` which of them hold codes to label; ``read`` replaces the plain
     bbox read for derived layers; ``mosaic`` (column, values) makes low-zoom tiles a
-    mosaic of that column (:data:`MOSAIC_MAX_ZOOM`).
+    mosaic of that column (:data:`MOSAIC_MAX_ZOOM`); ``also_reads`` names the other
+    workspace layers a tile depends on, so a cached tile is cut anew when they change.
     """
 
     layer: str
@@ -73,6 +78,7 @@ class TileSource:
     read: Reader | None = None
     details: tuple[str, ...] = ()
     mosaic: tuple[str, MosaicValues] | None = None
+    also_reads: tuple[str, ...] = ()
 
     @property
     def detail_columns(self) -> tuple[str, ...]:
@@ -147,7 +153,7 @@ TILE_LAYERS: dict[str, TileSource] = {
     "exposed_parcels": TileSource(
         PARCEL_LAYER, ("cadastral_no", "settlement", "hazard_types", "hazard_class"),
         {"hazard_class": "hazard_class"}, read=_read_exposed,
-        mosaic=("hazard_class", _exposure_values)),
+        mosaic=("hazard_class", _exposure_values), also_reads=("hazard_zones",)),
 }
 
 
@@ -228,8 +234,10 @@ def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int) -> bytes
     scale = np.array([1.0, -1.0]) / unit
     geometry = shapely.transform(geometry, lambda xy: np.round((xy - origin) * scale))
     geometry = shapely.simplify(geometry, 1.0, preserve_topology=False)
+    # A polygon under one screen pixel cannot be seen at this zoom; a click still finds it.
+    seen = (shapely.get_dimensions(geometry) < 2) | (shapely.area(geometry) >= MIN_AREA)
     columns = [c for c in source.columns if c in frame.columns]
-    return encode_layer(name, geometry, frame[columns], extent=EXTENT)
+    return encode_layer(name, geometry[seen], frame.loc[seen, columns], extent=EXTENT)
 
 
 def _web_mercator(geometry: gpd.GeoSeries) -> np.ndarray:
@@ -307,6 +315,102 @@ def mosaic_cells(workspace: Workspace, mosaic: tuple[str, MosaicValues], bounds:
     rectangles = shapely.box(col[first_cell] * size, EXTENT - (row[first_cell] + 1) * size,
                              (col[last_cell] + 1) * size, EXTENT - row[first_cell] * size)
     return rectangles, [str(value) for value in values[first_cell]]
+
+
+# --------------------------------------------------------------------------- tile cache
+
+#: Bytes of encoded tiles one server process keeps (each uvicorn worker has its own).
+TILE_CACHE_BYTES = 64 * 2**20
+
+
+class TileCache:
+    """Encoded tiles of one server process, least recently used out first.
+
+    An entry is keyed by workspace, layer and tile, and holds the fingerprint of the
+    workspace layers it was cut from (:func:`tile_fingerprint`); a request whose
+    fingerprint differs (a parcel was edited, a layer imported, by this process or any
+    other) cuts the tile anew. So the cache never serves a tile older than the data.
+    """
+
+    def __init__(self, max_bytes: int = TILE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = \
+            OrderedDict()
+        self._guard = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], fingerprint: tuple[Any, ...]) -> bytes | None:
+        """The tile under ``key`` if it was cut from data with ``fingerprint``."""
+        with self._guard:
+            entry = self._items.get(key)
+            if entry is None or entry[0] != fingerprint:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+
+    def put(self, key: tuple[Any, ...], fingerprint: tuple[Any, ...], data: bytes) -> None:
+        if len(data) > self.max_bytes:
+            return
+        with self._guard:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old[1])
+            self._items[key] = (fingerprint, data)
+            self.bytes += len(data)
+            while self.bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.bytes -= len(dropped)
+
+    def clear(self) -> None:
+        with self._guard:
+            self._items.clear()
+            self.bytes = 0
+
+
+def tile_fingerprint(workspace: Workspace, name: str) -> tuple[Any, ...]:
+    """What a tile of served layer ``name`` was cut from: the workspace and its layers' state.
+
+    Parcels record every write in their history, so their stamp is one indexed read
+    (see :func:`web.services.layer_stamp`); a request pays that, not a tile.
+    """
+    from .services import layer_stamp
+
+    source = tile_source(name)
+    present = set(workspace.layers())
+    return (workspace.url, *(layer_stamp(workspace, layer, present)
+                             for layer in (source.layer, *source.also_reads)))
+
+
+def tile_etag(fingerprint: tuple[Any, ...], name: str, z: int, x: int, y: int) -> str:
+    """A strong ETag of a tile: the same for the same data, new after any change to it."""
+    digest = hashlib.sha256(repr((fingerprint, name, z, x, y)).encode()).hexdigest()
+    return f'"{digest[:20]}"'
+
+
+def cached_layer_tile(cache: TileCache, workspace: Workspace, name: str, z: int, x: int,
+                      y: int, *, if_none_match: str | None = None
+                      ) -> tuple[bytes | None, str]:
+    """The tile and its ETag; ``None`` for the tile when ``if_none_match`` already has it.
+
+    A tile the client holds costs one fingerprint read; one this process cut from the
+    same data comes from ``cache``; any other is cut by :func:`layer_tile` and kept.
+    """
+    tile_source(name)
+    check_tile(z, x, y)
+    fingerprint = tile_fingerprint(workspace, name)
+    etag = tile_etag(fingerprint, name, z, x, y)
+    if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
+        return None, etag
+    key = (name, z, x, y)
+    data = cache.get(key, fingerprint)
+    if data is None:
+        data = layer_tile(workspace, name, z, x, y)
+        cache.put(key, fingerprint, data)
+    return data, etag
 
 
 def parcel_tile(workspace: Workspace, z: int, x: int, y: int) -> bytes:

@@ -360,3 +360,162 @@ def test_low_zoom_exposed_parcels_mosaic_shows_the_worst_class(client, demo_gpkg
         client.get(f"/tiles/exposed_parcels/{tile.z}/{tile.x}/{tile.y}.pbf").content)
     classes = {f["properties"]["hazard_class"] for f in decoded["exposed_parcels"]["features"]}
     assert classes and classes <= {"low", "medium", "high"}
+
+
+# --- the vectorised encoder --------------------------------------------------------------
+
+
+def test_encode_layer_decodes_like_mapbox_vector_tile_encode():
+    """Polygons with holes, multi-polygons, lines and points, every value type, gaps."""
+    import numpy as np
+    import shapely
+    from shapely.geometry import shape
+
+    from web.mvt import encode_layer
+
+    rng = np.random.default_rng(0)
+    geoms = []
+    for i in range(120):
+        x, y = (int(v) for v in rng.integers(0, 4000, 2))
+        g = shapely.box(x, y, x + int(rng.integers(3, 90)), y + int(rng.integers(3, 90)))
+        if i % 5 == 0:
+            g = g.difference(shapely.box(x + 1, y + 1, x + 2, y + 2))
+        if i % 7 == 0:
+            g = shapely.MultiPolygon([g, shapely.box(x + 200, y, x + 230, y + 40)])
+        geoms.append(g)
+    geoms += [shapely.LineString([(0, 0), (10, 10), (20, 5)]),
+              shapely.MultiPoint([(1, 2), (3, 4)]), shapely.Point(5, 5), None,
+              shapely.Polygon()]
+    n = len(geoms)
+    props = {"s": [f"v{i % 3}" for i in range(n)], "b": [True if i % 2 else None for i in range(n)],
+             "i": list(range(-3, n - 3)), "f": [0.5] * n}
+    mine = mapbox_vector_tile.decode(encode_layer("l", geoms, props),
+                                     default_options={"y_coord_down": True})["l"]
+    features = [{"geometry": g, "properties": {k: v[i] for k, v in props.items()
+                                               if v[i] is not None}}
+                for i, g in enumerate(geoms) if g is not None and not g.is_empty]
+    reference = mapbox_vector_tile.decode(
+        mapbox_vector_tile.encode([{"name": "l", "features": features}],
+                                  default_options={"y_coord_down": True}),
+        default_options={"y_coord_down": True})["l"]
+    assert len(mine["features"]) == len(reference["features"]) == n - 2
+    for got, want in zip(mine["features"], reference["features"], strict=True):
+        assert got["properties"] == want["properties"]
+        assert got["geometry"]["type"] == want["geometry"]["type"]
+        assert shape(got["geometry"]).equals(shape(want["geometry"]))
+
+
+def test_encode_layer_drops_rings_without_area():
+    import shapely
+
+    from web.mvt import encode_layer
+
+    flat = shapely.Polygon([(0, 0), (10, 0), (20, 0), (0, 0)])
+    assert encode_layer("l", [flat], {"a": ["x"]}) == b""
+    kept = mapbox_vector_tile.decode(encode_layer("l", [flat, shapely.box(0, 0, 5, 5)],
+                                                  {"a": ["x", "y"]}))
+    assert [f["properties"]["a"] for f in kept["l"]["features"]] == ["y"]
+
+
+# --- zoom 12: whole parcels, sub-pixel ones left out ---------------------------------------
+
+
+def test_zoom_12_tile_holds_the_visible_parcels_and_leaves_out_sub_pixel_ones(demo_copy,
+                                                                              centre):
+    """A 10 m square is under a pixel at zoom 12 (about 30 m): drawn from zoom 16 on."""
+    import shapely
+
+    from web.tiles import MIN_AREA
+
+    *_, cadastral_no = centre
+    workspace = open_workspace(demo_copy)
+    try:
+        (parcel,) = workspace.read_layer("parcels", where={"cadastral_no": cadastral_no},
+                                         include_personal=False).itertuples()
+        x, y = parcel.geometry.representative_point().coords[0]
+        workspace.update_parcel(int(parcel.fid), {"geometry": shapely.box(x - 5, y - 5,
+                                                                          x + 5, y + 5)},
+                                expected_version=int(parcel.row_version), user="test")
+        tiles = {z: TMS.tile(*TMS.lnglat(*_xy_3857(workspace, x, y)), z) for z in (12, 16)}
+        shown = {z: {f["properties"]["cadastral_no"]: f for f in mapbox_vector_tile.decode(
+            parcel_tile(workspace, t.z, t.x, t.y))["parcels"]["features"]}
+            for z, t in tiles.items()}
+        clicked = workspace.read_layer("parcels", bbox=(x - 1, y - 1, x + 1, y + 1),
+                                       include_personal=False)
+    finally:
+        workspace.close()
+    assert len(shown[12]) > 100  # the rest of the zoom-12 tile is drawn
+    assert cadastral_no not in shown[12]
+    assert cadastral_no in shown[16]
+    assert list(clicked["cadastral_no"]) == [cadastral_no]  # a click still finds it
+    areas = [shapely.geometry.shape(f["geometry"]).area for f in shown[12].values()]
+    assert min(areas) >= MIN_AREA
+
+
+def _xy_3857(workspace, x, y):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(workspace.crs, 3857, always_xy=True).transform(x, y)
+
+
+# --- the tile cache and ETags ------------------------------------------------------------
+
+
+def test_tiles_have_an_etag_and_answer_304_while_the_data_holds(client, centre):
+    lon, lat, _ = centre
+    tile = TMS.tile(lon, lat, 15)
+    url = f"/tiles/parcels/15/{tile.x}/{tile.y}.pbf"
+    first = client.get(url)
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and etag.startswith('"')
+    assert first.headers["cache-control"] == "no-cache"
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert client.get(url, headers={"If-None-Match": '"other"'}).content == first.content
+    other = TMS.tile(lon, lat, 16)
+    assert client.get(f"/tiles/parcels/16/{other.x}/{other.y}.pbf").headers["etag"] != etag
+
+
+def test_cached_tile_is_cut_anew_after_a_parcel_edit(demo_copy, centre):
+    lon, lat, cadastral_no = centre
+    app = create_app(Settings(workspace=str(demo_copy)))
+    client = TestClient(app)
+    tile = TMS.tile(lon, lat, 16)
+    url = f"/tiles/parcels/16/{tile.x}/{tile.y}.pbf"
+
+    def categories() -> dict[str, str]:
+        features = mapbox_vector_tile.decode(client.get(url).content)["parcels"]["features"]
+        return {f["properties"]["cadastral_no"]: f["properties"]["land_category"]
+                for f in features}
+
+    before = categories()
+    etag = client.get(url).headers["etag"]
+    cache = app.state.tile_cache
+    assert cache.hits >= 1  # the second request came from memory
+    workspace = open_workspace(demo_copy)
+    try:
+        (parcel,) = workspace.read_layer("parcels", where={"cadastral_no": cadastral_no},
+                                         include_personal=False).itertuples()
+        new = next(c for c in codes("land_category") if c != before[cadastral_no])
+        workspace.update_parcel(int(parcel.fid), {"land_category": new},
+                                expected_version=int(parcel.row_version), user="test")
+    finally:
+        workspace.close()
+    response = client.get(url, headers={"If-None-Match": etag})
+    assert response.status_code == 200 and response.headers["etag"] != etag
+    after = categories()
+    assert after[cadastral_no] == new
+    assert {k: v for k, v in after.items() if k != cadastral_no} == \
+        {k: v for k, v in before.items() if k != cadastral_no}
+
+
+def test_tile_cache_keeps_within_its_byte_budget():
+    from web.tiles import TileCache
+
+    cache = TileCache(max_bytes=100)
+    for i in range(5):
+        cache.put(("parcels", 16, i, 0), ("fp",), bytes(30))
+    assert cache.bytes <= 100
+    assert cache.get(("parcels", 16, 0, 0), ("fp",)) is None  # oldest went first
+    assert cache.get(("parcels", 16, 4, 0), ("fp",)) == bytes(30)
+    assert cache.get(("parcels", 16, 4, 0), ("changed",)) is None

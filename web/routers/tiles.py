@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from spatial.errors import InputError
@@ -15,7 +16,14 @@ from spatial.zoning import Rulebook
 from ..deps import LangDep, WorkspaceDep
 from ..maps import settlement_labels, zone_type_labels
 from ..services import resolve_rulebook, rulebook_stamp
-from ..tiles import TILE_LAYERS, features_at, find_parcel, layer_tile, parcels_at
+from ..tiles import (
+    TILE_LAYERS,
+    TileCache,
+    cached_layer_tile,
+    features_at,
+    find_parcel,
+    parcels_at,
+)
 
 router = APIRouter(tags=["maps"])
 
@@ -47,16 +55,35 @@ def _labels(workspace: Workspace, names: list[str], lang: str) -> dict[str, dict
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", response_class=Response,
-            responses={404: {"description": "No such layer, or a tile off the grid"}})
-def tile(layer: str, z: int, x: int, y: int, workspace: WorkspaceDep) -> Response:
+            responses={304: {"description": "The client's copy (If-None-Match) is current"},
+                       404: {"description": "No such layer, or a tile off the grid"}})
+def tile(layer: str, z: int, x: int, y: int, workspace: WorkspaceDep, request: Request,
+         if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """One WebMercatorQuad tile of a served layer as MVT (non-personal attributes only).
 
     Layers: ``parcels``, ``zones``, ``protected_areas``, ``forest_fund``,
     ``hazard_zones``, ``restrictions`` and ``exposed_parcels`` (parcels touching a hazard
-    zone, with their hazard types and worst class).
+    zone, with their hazard types and worst class). The ETag changes with the data the
+    tile is cut from; browsers revalidate (``no-cache``) and get 304 while it holds.
     """
-    return Response(layer_tile(workspace, layer, z, x, y), media_type=MVT_MEDIA_TYPE,
-                    headers={"Cache-Control": "no-cache"})
+    data, etag = cached_layer_tile(tile_cache(request.app.state), workspace, layer, z, x, y,
+                                   if_none_match=if_none_match)
+    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    if data is None:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=MVT_MEDIA_TYPE, headers=headers)
+
+
+_CACHE_GUARD = threading.Lock()
+
+
+def tile_cache(state: Any) -> TileCache:
+    """The app's tile cache (``app.state.tile_cache``), made on first use."""
+    with _CACHE_GUARD:
+        if not hasattr(state, "tile_cache"):
+            state.tile_cache = TileCache()
+        cache: TileCache = state.tile_cache
+        return cache
 
 
 @router.get("/api/map/at")
