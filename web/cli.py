@@ -510,8 +510,13 @@ def serve(
     workspace: WorkspaceOpt,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes; tiles and checks "
+                                         "are CPU work, so up to one per core")] = 1,
 ) -> None:
     """Serve the web app on a workspace."""
+    import os
+    import secrets
+
     import uvicorn
 
     from web.app import create_app
@@ -519,9 +524,18 @@ def serve(
 
     with _errors():
         _open(workspace).close()
-    settings = Settings(workspace=workspace)
-    console.print(f"Jer on http://{host}:{port}/ (workspace {workspace})", highlight=False)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    console.print(f"Jer on http://{host}:{port}/ (workspace {workspace}, {workers} "
+                  f"worker{'s' if workers > 1 else ''})", highlight=False)
+    if workers == 1:
+        uvicorn.run(create_app(Settings(workspace=workspace)), host=host, port=port,
+                    log_level="info")
+        return
+    # Each worker process builds its app from the environment; they share one session key
+    # so a sign-in made with one worker holds with the others.
+    os.environ["JER_WORKSPACE"] = workspace
+    os.environ.setdefault("JER_SECRET_KEY", secrets.token_hex(32))
+    uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info")
 
 
 # Command groups defined in their own modules register on ``app`` when imported.
