@@ -3,7 +3,8 @@
 Goals (issue 5): the overview's first render in headless Chromium under 3 s, its initial
 page weight under 2 MB, parcel tile latency p95 under 50 ms.
 
-``python -m bench.bench_web [--parcels 100000] [--runs 5] [--per-zoom 100] [--clients 4]``
+``python -m bench.bench_web [--parcels 100000] [--runs 5] [--per-zoom 100] [--clients 4]
+[--workers 1] [--no-pages]``
 
 1. **Workspace.** The tiled Isfana municipality of :mod:`bench.bench_space` (the demo
    repeated on a grid: parcels, settlements, zones, protected areas, water, forest,
@@ -13,8 +14,10 @@ page weight under 2 MB, parcel tile latency p95 under 50 ms.
    (``--rebuild`` forces a new one).
 2. **Server.** ``uvicorn`` serves ``web.app:create_app`` on a free loopback port, without
    a base map (``JER_BASE_MAP=none``: there is no internet here, and OpenStreetMap tiles
-   are not the app's weight). It runs in a child process, so the benchmark's own clients
-   do not share the server's interpreter lock and inflate its latency.
+   are not the app's weight), with ``--workers`` uvicorn worker processes. It runs in a
+   child process, so the benchmark's own clients do not share the server's interpreter
+   lock and inflate its latency. The tiles are measured on a second, fresh server, so no
+   tile the pages loaded is in its tile cache.
 3. **Pages.** For each of ``/map/overview``, ``/map/zoning``, ``/map/restrictions``,
    ``/map/hazards`` and ``/``, ``--runs`` times, a fresh browser context (empty cache)
    in Debian's Chromium opens the page. An init script polls every animation frame and
@@ -27,11 +30,12 @@ page weight under 2 MB, parcel tile latency p95 under 50 ms.
    finished by then. Medians over the runs are reported; first render = *ready*.
 4. **Tiles.** Every WebMercatorQuad tile at zooms 12–17 that holds a parcel is listed;
    up to ``--per-zoom`` of each zoom are drawn (seeded) and shuffled together, then
-   ``--clients`` threads with keep-alive connections fetch them from the live server,
-   twice (pass 1 cold, pass 2 the same tiles reshuffled; the server keeps no tile cache,
-   so the difference is only the page cache of SQLite and the OS), then once more with
-   one client, to tell a tile's own cost from queueing. Latency is per tile, request
-   sent to body read, at the client; the goal is judged on the cold pass.
+   ``--clients`` threads with keep-alive connections fetch them from the fresh server,
+   twice: pass 1 *cold* (every tile cut from the workspace: the headline, and the goal
+   is judged on it), pass 2 *warm* (the same tiles reshuffled, now mostly from the
+   server's tile cache, :class:`web.tiles.TileCache`), then once more with one client
+   (from the cache too). Latency is per tile, request sent to body read, at the client.
+   ``--no-pages`` skips Chromium and measures the tiles only.
 
 The last line is the JSON result ``bench.run_all`` collects; ``--out`` also writes it to
 a file. Needs ``playwright`` and Chromium (``--chromium``, default ``JER_TEST_CHROMIUM``
@@ -177,13 +181,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(workspace: Path, *, timeout_s: float = 60.0) -> Iterator[str]:
-    """Serve the app for ``workspace`` with uvicorn in a child process; yields its base URL."""
+def serve(workspace: Path, *, workers: int = 1, timeout_s: float = 60.0) -> Iterator[str]:
+    """Serve the app for ``workspace`` with uvicorn in a child process; yields its base URL.
+
+    With several ``workers`` they share one session key, as ``jer serve --workers`` does.
+    """
     port = _free_port()
     env = {**os.environ, "JER_WORKSPACE": str(workspace), "JER_BASE_MAP": "none"}
+    env.setdefault("JER_SECRET_KEY", os.urandom(32).hex())
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--workers", str(workers)],
         cwd=HERE.parent, env=env,
     )
     url = f"http://127.0.0.1:{port}"
@@ -421,7 +430,7 @@ def measure_tiles(base: str, workspace: Path, *, per_zoom: int, clients: int, se
     paths = [f"/tiles/parcels/{t.z}/{t.x}/{t.y}.pbf" for t in picked]
     zooms = np.array([t.z for t in picked])
     passes = {}
-    for name, n_clients in (("cold", clients), ("warm", clients), ("serial", 1)):
+    for name, n_clients in (("cold", clients), ("warm", clients), ("serial_warm", 1)):
         if name != "cold":
             again = rng.permutation(len(paths))
             paths, zooms = [paths[i] for i in again], zooms[again]
@@ -456,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-zoom", type=int, default=100,
                         help="tiles drawn per zoom 12-17 for the latency test")
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes of the server (jer serve --workers)")
+    parser.add_argument("--no-pages", action="store_true",
+                        help="measure the tiles only (no Chromium)")
     parser.add_argument("--cache-dir", type=Path, default=HERE / "results" / "cache")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached workspace")
     parser.add_argument("--chromium", default=os.environ.get("JER_TEST_CHROMIUM")
@@ -463,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the JSON result here")
     args = parser.parse_args(argv)
 
-    if not Path(args.chromium).exists():
+    if not args.no_pages and not Path(args.chromium).exists():
         print(f"Chromium not found at {args.chromium}; pass --chromium or set JER_TEST_CHROMIUM")
         print(json.dumps({"benchmark": "web", "skipped": "no chromium", "ok": None}))
         return 0
@@ -472,9 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workspace {workspace} ({args.parcels:,} parcels; "
           + (f"built in {build_s:.1f} s" if build_s is not None else "from the cache") + ")")
     print(f"load before: {load_before}", flush=True)
-    with serve(workspace) as base:
-        pages = measure_pages(base, args.chromium, runs=args.runs, paths=tuple(args.pages))
-        load_mid = _load()
+    pages: dict[str, Any] = {}
+    if not args.no_pages:
+        with serve(workspace, workers=args.workers) as base:
+            pages = measure_pages(base, args.chromium, runs=args.runs, paths=tuple(args.pages))
+    load_mid = _load()
+    with serve(workspace, workers=args.workers) as base:  # fresh: an empty tile cache
         tiles = measure_tiles(base, workspace, per_zoom=args.per_zoom, clients=args.clients)
     load_after = _load()
 
@@ -487,14 +503,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{(tile / 1000 if tile is not None else float('nan')):10.2f} "
               f"{p['median_ttfb_ms'] / 1000:7.2f} {p['median_load_ms'] / 1000:7.2f} "
               f"{p['median_bytes'] / 1e6:6.2f} {first['requests']:4d} {first['tiles']:5d}")
-    for name in ("cold", "warm", "serial"):
+    for name in ("cold", "warm", "serial_warm"):
         t = tiles[name]
         print(f"tiles {name}: {tiles['tiles']} tiles z{TILE_ZOOMS[0]}-{TILE_ZOOMS[-1]}, "
               f"{t['clients']} client(s): p50 {t['p50_ms']:.1f} ms, p95 {t['p95_ms']:.1f} ms, "
               f"p99 {t['p99_ms']:.1f} ms, max {t['max_ms']:.1f} ms; {t['tiles_per_s']} tiles/s; "
               f"median {t['median_kib']} KiB, max {t['max_kib']} KiB, {t['empty']} empty")
-        print("   p95 by zoom: " + ", ".join(f"z{z} {v['p95_ms']:.0f} ms"
-                                               for z, v in t["by_zoom"].items()))
+        print("   by zoom p50/p95/p99 ms: " + ", ".join(
+            f"z{z} {v['p50_ms']:.0f}/{v['p95_ms']:.0f}/{v['p99_ms']:.0f}"
+            for z, v in t["by_zoom"].items()))
     print(f"load: before {load_before}; after pages {load_mid}; after tiles {load_after}")
 
     overview = pages.get("/map/overview")
@@ -517,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         "pages": {path: {k: v for k, v in p.items() if k != "runs"} | {
             "runs": p["runs"]} for path, p in pages.items()},
         "tile_latency": tiles,
+        "workers": args.workers,
         "load": {"before": load_before, "after_pages": load_mid, "after_tiles": load_after},
         "goals": {"first_render_s": GOAL_FIRST_RENDER_S, "page_bytes": GOAL_PAGE_BYTES,
                   "tile_p95_s": GOAL_TILE_P95_S},
