@@ -20,6 +20,7 @@ TEMPLATES.env.globals["t"] = t
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for one workspace; ``settings`` default to the ``JER_*`` environment."""
     from .assets import offline_assets
+    from .deps import workspace_lifespan
     from .routers import (
         api,
         app_pages,
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Jer",
         version=__version__,
         description="Municipal land inventory, constraints and planning for Kyrgyz municipalities",
+        lifespan=workspace_lifespan,
     )
     app.state.settings = settings
     install_error_handlers(app)
