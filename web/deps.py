@@ -17,8 +17,11 @@ from spatial.store import Workspace, open_workspace
 from .i18n import negotiate_lang
 from .settings import Lang, Settings
 
+# Dependencies doing no blocking I/O are ``async def``: FastAPI runs a plain ``def``
+# dependency on a worker thread, a hop that costs more than these do.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -152,7 +155,8 @@ async def get_workspace(
             await run_in_threadpool(workspace.close)
 
 
-def get_lang(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> Lang:
+async def get_lang(request: Request,
+                   settings: Annotated[Settings, Depends(get_settings)]) -> Lang:
     return negotiate_lang(request, settings.default_lang)
 
 
