@@ -539,9 +539,13 @@ def serve(
 
 
 # Command groups defined in their own modules register on ``app`` when imported.
-from . import cli_planning, cli_users, cli_zoning  # noqa: E402, F401
-from . import cli_requests  # noqa: E402, F401
-from . import cli_ogc  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    cli_ogc,
+    cli_planning,
+    cli_requests,
+    cli_users,
+    cli_zoning,
+)
 
 
 def main() -> None:
