@@ -405,6 +405,33 @@ def test_encode_layer_decodes_like_mapbox_vector_tile_encode():
         assert shape(got["geometry"]).equals(shape(want["geometry"]))
 
 
+def test_encode_layer_writes_the_wire_format_protobuf_itself_writes():
+    """Parsed by protobuf and written back, the tile is byte for byte what came in.
+
+    Field order, packed fields, varint and zig-zag values (large, negative) included: a
+    malformed length or tag would fail to parse or re-serialise differently.
+    """
+    import shapely
+    from mapbox_vector_tile.Mapbox import vector_tile_pb2
+
+    from web.mvt import encode_layer
+
+    geoms = [shapely.box(0, 0, 4000, 4000).difference(shapely.box(10, 10, 3000, 3000)),
+             shapely.box(-64, -64, 5, 5), shapely.Point(4100, 4100),
+             shapely.LineString([(0, 0), (4000, 1), (2, 3000)]), shapely.box(1, 1, 2, 2)]
+    props = {"s": ["é ж", None, "x" * 300, "", "y"], "n": [2**40, -2**40, 0, 127, None],
+             "f": [0.1, -1e300, None, 2.0, 3.5], "b": [True, False, None, True, None]}
+    data = encode_layer("слой", geoms, props)
+    tile = vector_tile_pb2.tile.FromString(data)
+    assert bytes(tile.SerializeToString()) == data
+    (layer,) = tile.layers
+    assert (layer.name, layer.version, layer.extent, len(layer.features)) == ("слой", 2, 4096, 5)
+    decoded = mapbox_vector_tile.decode(data)["слой"]["features"]
+    assert [f["properties"].get("n") for f in decoded] == [2**40, -2**40, 0, 127, None]
+    assert decoded[2]["properties"]["s"] == "x" * 300
+    assert decoded[1]["properties"] == {"n": -2**40, "f": -1e300, "b": False}
+
+
 def test_encode_layer_drops_rings_without_area():
     import shapely
 
