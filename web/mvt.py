@@ -39,11 +39,12 @@ def _explode(geometry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _paths(coords: np.ndarray, path: np.ndarray, *, closed: bool, min_points: int
-           ) -> tuple[np.ndarray, np.ndarray]:
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Paths without closing points nor repeated points: the points and the paths kept.
 
-    ``path`` numbers each coordinate's path (ascending). Returns a mask of the points kept
-    and which paths have enough of them (a ring needs three points and a non-zero area).
+    ``path`` numbers each coordinate's path (ascending). Returns a mask of the points kept,
+    which paths have enough of them (a ring needs three points and a non-zero area) and,
+    for rings, twice their signed area (the surveyor's formula on the kept points).
     """
     n_paths = int(path[-1]) + 1 if len(path) else 0
     keep = np.ones(len(coords), dtype=bool)
@@ -55,6 +56,7 @@ def _paths(coords: np.ndarray, path: np.ndarray, *, closed: bool, min_points: in
     keep &= ~repeat
     counts = np.bincount(path[keep], minlength=n_paths)
     good = counts >= min_points
+    area = np.zeros(n_paths)
     if closed:
         kept, kpath = coords[keep], path[keep]
         nxt = np.roll(np.arange(len(kept)), -1)
@@ -64,7 +66,20 @@ def _paths(coords: np.ndarray, path: np.ndarray, *, closed: bool, min_points: in
         cross = kept[:, 0] * kept[nxt, 1] - kept[nxt, 0] * kept[:, 1]
         area = np.bincount(kpath, weights=cross, minlength=n_paths)
         good &= area != 0
-    return keep, good
+    return keep, good, area
+
+
+def _wind(coords: np.ndarray, ring: np.ndarray, flip: np.ndarray) -> np.ndarray:
+    """``coords`` (grouped by ascending ``ring``) with the rings marked in ``flip`` reversed."""
+    if not flip.any():
+        return coords
+    index = np.arange(len(ring))
+    starts = np.r_[0, np.flatnonzero(ring[1:] != ring[:-1]) + 1]
+    size = np.diff(np.r_[starts, len(ring)])
+    start = np.repeat(starts, size)
+    end = np.repeat(starts + size - 1, size)
+    turn = flip[ring]
+    return coords[np.where(turn, start + end - index, index)]
 
 
 def encode_layer(name: str, geometry: Sequence[Any] | np.ndarray,
@@ -101,19 +116,23 @@ def encode_layer(name: str, geometry: Sequence[Any] | np.ndarray,
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, bool]] = []
     polygons = dims == 2
     if polygons.any():
-        polys = shapely.orient_polygons(parts[polygons], exterior_cw=False)  # CW when y down
+        polys = parts[polygons]
         poly_feature = feature[polygons]
         rings, ring_poly = shapely.get_rings(polys, return_index=True)
         coords, ring = shapely.get_coordinates(rings, return_index=True)
-        keep, good = _paths(coords, ring, closed=True, min_points=3)
+        keep, good, area = _paths(coords, ring, closed=True, min_points=3)
         exterior = np.r_[True, ring_poly[1:] != ring_poly[:-1]]
         # A polygon whose exterior collapsed goes, holes and all.
         good &= np.repeat(good[exterior], np.bincount(ring_poly, minlength=len(polys)))
-        chunks.append((coords[keep], ring[keep], poly_feature[ring_poly], good, True, False))
+        # MVT 4.3.4.4: an exterior ring has a positive surveyor's area in tile coordinates
+        # (clockwise on screen, y down), a hole a negative one; turn the others round.
+        flip = np.where(exterior, area < 0, area > 0)
+        chunks.append((_wind(coords[keep], ring[keep], flip), ring[keep],
+                       poly_feature[ring_poly], good, True, False))
     lines = dims == 1
     if lines.any():
         coords, line = shapely.get_coordinates(parts[lines], return_index=True)
-        keep, good = _paths(coords, line, closed=False, min_points=2)
+        keep, good, _ = _paths(coords, line, closed=False, min_points=2)
         chunks.append((coords[keep], line[keep], feature[lines], good, False, False))
     points = dims == 0
     if points.any():
@@ -249,9 +268,19 @@ def _features(tags: np.ndarray, tag_count: np.ndarray, kind: np.ndarray, stream:
     return _varints(out)
 
 
+def _varint(value: int) -> bytes:
+    """One non-negative integer as a protobuf varint (for the few header fields)."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def _field(tag: int, payload: bytes) -> bytes:
     """A length-delimited field: tag, byte length, payload."""
-    return _varints(np.array([tag, len(payload)])) + payload
+    return _varint(tag) + _varint(len(payload)) + payload
 
 
 def _tile(name: str, extent: int, features: bytes, keys: list[str], values: list[Any]
@@ -261,10 +290,41 @@ def _tile(name: str, extent: int, features: bytes, keys: list[str], values: list
         _field(_LAYER_NAME, name.encode()),
         features,
         *(_field(_LAYER_KEYS, key.encode()) for key in keys),
-        *(_field(_LAYER_VALUES, _value(value)) for value in values),
-        _varints(np.array([_LAYER_EXTENT, extent, _LAYER_VERSION, 2])),
+        _values(values),
+        _varint(_LAYER_EXTENT), _varint(extent), _varint(_LAYER_VERSION), _varint(2),
     ])
     return _field(_TILE_LAYERS, layer)
+
+
+def _values(values: list[Any]) -> bytes:
+    """Every Layer.values entry; the strings (most of them: cadastral numbers) at once.
+
+    A string value is ``[values tag, message length, string tag, string length, UTF-8]``;
+    the headers are varints written in one pass and interleaved with the UTF-8 bytes by
+    index arithmetic. Other values are few (codes, flags) and written one by one.
+    """
+    strings = [isinstance(v, str) for v in values]
+    if not all(strings):
+        return b"".join(_field(_LAYER_VALUES, _value(v)) for v in values)
+    if not values:
+        return b""
+    encoded = [v.encode() for v in values]
+    size = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    message = 1 + _varint_sizes(size) + size
+    header = np.column_stack([np.full(len(size), _LAYER_VALUES), message,
+                              np.full(len(size), 0x0A), size]).ravel()
+    header_bytes = np.frombuffer(_varints(header), dtype=np.uint8)
+    header_size = 2 + _varint_sizes(message) + _varint_sizes(size)
+    entry = header_size + size
+    start = np.cumsum(entry) - entry
+    out = np.empty(int(entry.sum()), dtype=np.uint8)
+    rank = np.arange(len(header_bytes)) - np.repeat(np.cumsum(header_size) - header_size,
+                                                    header_size)
+    out[np.repeat(start, header_size) + rank] = header_bytes
+    payload = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    rank = np.arange(len(payload)) - np.repeat(np.cumsum(size) - size, size)
+    out[np.repeat(start + header_size, size) + rank] = payload
+    return out.tobytes()
 
 
 def _value(value: Any) -> bytes:
@@ -273,8 +333,8 @@ def _value(value: Any) -> bytes:
         return bytes([0x38, int(value)])
     if isinstance(value, int):
         if value < 0:  # sint64, zig-zag
-            return b"\x30" + _varints(np.array([(value << 1) ^ (value >> 63)], dtype=np.uint64))
-        return b"\x28" + _varints(np.array([value], dtype=np.uint64))
+            return b"\x30" + _varint((value << 1) ^ (value >> 63))
+        return b"\x28" + _varint(value)
     if isinstance(value, float):
         return b"\x19" + struct.pack("<d", value)
     return _field(0x0A, str(value).encode())

@@ -430,6 +430,35 @@ def test_encode_layer_writes_the_wire_format_protobuf_itself_writes():
     assert [f["properties"].get("n") for f in decoded] == [2**40, -2**40, 0, 127, None]
     assert decoded[2]["properties"]["s"] == "x" * 300
     assert decoded[1]["properties"] == {"n": -2**40, "f": -1e300, "b": False}
+    # Only strings (the fast path of the values table), short, empty and long ones.
+    names = ["", "a", "ж" * 70, "z" * 20000, "b"]
+    data = encode_layer("l", geoms, {"s": names})
+    assert bytes(vector_tile_pb2.tile.FromString(data).SerializeToString()) == data
+    assert [f["properties"]["s"] for f in mapbox_vector_tile.decode(data)["l"]["features"]] \
+        == names
+
+
+@pytest.mark.parametrize("exterior_ccw", [True, False])
+@pytest.mark.parametrize("hole_ccw", [True, False])
+def test_encode_layer_winds_rings_as_mvt_wants_whatever_the_input(exterior_ccw, hole_ccw):
+    """Exterior rings come out with a positive surveyor's area, holes negative (MVT 4.3.4.4)."""
+    import shapely
+    from shapely.geometry import shape
+
+    from web.mvt import encode_layer
+
+    outer = [(0, 0), (100, 0), (100, 100), (0, 100)]
+    hole = [(10, 10), (10, 20), (20, 20), (20, 10)]
+    ring = lambda pts, ccw: pts if shapely.LinearRing(pts).is_ccw == ccw else pts[::-1]  # noqa: E731
+    polygon = shapely.Polygon(ring(outer, exterior_ccw), [ring(hole, hole_ccw)])
+    raw = mapbox_vector_tile.decode(encode_layer("l", [polygon], {}),
+                                    default_options={"y_coord_down": True})
+    (feature,) = raw["l"]["features"]
+    assert feature["geometry"]["type"] == "Polygon"
+    (exterior, interior) = feature["geometry"]["coordinates"]
+    assert shapely.LinearRing(exterior).is_ccw  # positive area, y down: clockwise on screen
+    assert not shapely.LinearRing(interior).is_ccw
+    assert shape(feature["geometry"]).equals(polygon)
 
 
 def test_encode_layer_drops_rings_without_area():
