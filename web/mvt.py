@@ -56,7 +56,7 @@ def _paths(coords: np.ndarray, path: np.ndarray, *, closed: bool, min_points: in
     keep &= ~repeat
     counts = np.bincount(path[keep], minlength=n_paths)
     good = counts >= min_points
-    area = np.zeros(n_paths)
+    area: np.ndarray = np.zeros(n_paths)
     if closed:
         kept, kpath = coords[keep], path[keep]
         nxt = np.roll(np.arange(len(kept)), -1)
