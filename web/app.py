@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
@@ -15,6 +18,21 @@ from .settings import Settings
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
 TEMPLATES.env.globals["t"] = t
+
+
+def _lifespan(settings: Settings, inner: Callable[[FastAPI], Any]
+              ) -> Callable[[FastAPI], Any]:
+    """Start-up: the tile indexes begin building in the background; then ``inner``."""
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.tile_prewarm:
+            from .routers.tiles import start_prewarm
+
+            start_prewarm(app.state, str(settings.workspace))
+        async with inner(app):
+            yield
+
+    return lifespan
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Jer",
         version=__version__,
         description="Municipal land inventory, constraints and planning for Kyrgyz municipalities",
-        lifespan=workspace_lifespan,
+        lifespan=_lifespan(settings, workspace_lifespan),
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -57,6 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/health", tags=["meta"])
     def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Up, with the version and how far the map's tile indexes are built."""
+        prewarm = getattr(app.state, "tile_prewarm", None)
+        return {"status": "ok", "version": __version__,
+                "tiles": prewarm["status"] if prewarm else "on demand"}
 
     return app

@@ -83,7 +83,7 @@ def _wind(coords: np.ndarray, ring: np.ndarray, flip: np.ndarray) -> np.ndarray:
 
 
 def encode_layer(name: str, geometry: Sequence[Any] | np.ndarray,
-                 properties: Mapping[str, Sequence[Any]] | pd.DataFrame,
+                 properties: Mapping[str, Sequence[Any] | CodedColumn] | pd.DataFrame,
                  *, extent: int = 4096) -> bytes:
     """One MVT layer ``name`` as tile bytes; ``b""`` when no feature keeps a geometry.
 
@@ -97,13 +97,17 @@ def encode_layer(name: str, geometry: Sequence[Any] | np.ndarray,
         (exterior clockwise on screen); rings that collapsed to no area are dropped.
     properties
         Columns of attribute values aligned with ``geometry``; missing values (``None``,
-        NaN) are left out of a feature's tags. Values are str, bool, int or float.
+        NaN) are left out of a feature's tags. Values are str, bool, int or float. A
+        :class:`CodedColumn` (made once for a layer, subset per tile with ``take``) saves
+        factorising and encoding the values on every tile.
     """
     geoms = np.asarray(geometry, dtype=object)
-    table = pd.DataFrame(dict(properties)) if not isinstance(properties, pd.DataFrame) \
-        else properties.reset_index(drop=True)
-    if len(table.columns) and len(table) != len(geoms):
-        raise ValueError(f"{len(geoms)} geometries but {len(table)} rows of properties")
+    items = properties.items()
+    columns = {str(key): value if isinstance(value, CodedColumn)
+               else CodedColumn.from_values(value) for key, value in items}
+    for key, column in columns.items():
+        if len(column) != len(geoms):
+            raise ValueError(f"{len(geoms)} geometries but {len(column)} values of {key!r}")
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     parts, feature = _explode(np.where(present, geoms, np.array(None, dtype=object)))
     dims = shapely.get_dimensions(parts)
@@ -190,11 +194,9 @@ def encode_layer(name: str, geometry: Sequence[Any] | np.ndarray,
     kind = np.where(is_points[first_path], POINT,
                     np.where(closed[first_path], POLYGON, LINESTRING))
 
-    tags, tag_count = _tags(table, features)
-    keys = [str(column) for column in tags.keys]
-    features_bytes = _features(tags.flat, tag_count, kind, stream,
-                               geometry_end - geometry_start)
-    return _tile(name, extent, features_bytes, keys, tags.values)
+    keys, values, flat, tag_count = _tags(columns, features)
+    features_bytes = _features(flat, tag_count, kind, stream, geometry_end - geometry_start)
+    return _tile(name, extent, features_bytes, keys, values)
 
 
 def _varint_sizes(values: np.ndarray) -> np.ndarray:
@@ -283,31 +285,32 @@ def _field(tag: int, payload: bytes) -> bytes:
     return _varint(tag) + _varint(len(payload)) + payload
 
 
-def _tile(name: str, extent: int, features: bytes, keys: list[str], values: list[Any]
-          ) -> bytes:
+def _tile(name: str, extent: int, features: bytes, keys: list[str], values: bytes) -> bytes:
     """The tile of one layer, fields in field-number order as protobuf writes them."""
     layer = b"".join([
         _field(_LAYER_NAME, name.encode()),
         features,
         *(_field(_LAYER_KEYS, key.encode()) for key in keys),
-        _values(values),
+        values,
         _varint(_LAYER_EXTENT), _varint(extent), _varint(_LAYER_VERSION), _varint(2),
     ])
     return _field(_TILE_LAYERS, layer)
 
 
-def _values(values: list[Any]) -> bytes:
-    """Every Layer.values entry; the strings (most of them: cadastral numbers) at once.
+def _value_entries(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Each value as an encoded Layer.values field, in one byte array; and their sizes.
 
     A string value is ``[values tag, message length, string tag, string length, UTF-8]``;
-    the headers are varints written in one pass and interleaved with the UTF-8 bytes by
-    index arithmetic. Other values are few (codes, flags) and written one by one.
+    for a column of strings (cadastral numbers: one per parcel) the headers are varints
+    written in one pass and interleaved with the UTF-8 bytes by index arithmetic. Other
+    columns hold a few distinct values (codes, flags), written one by one.
     """
-    strings = [isinstance(v, str) for v in values]
-    if not all(strings):
-        return b"".join(_field(_LAYER_VALUES, _value(v)) for v in values)
     if not values:
-        return b""
+        return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    if not all(isinstance(v, str) for v in values):
+        entries = [_field(_LAYER_VALUES, _value(v)) for v in values]
+        return (np.frombuffer(b"".join(entries), dtype=np.uint8),
+                np.fromiter(map(len, entries), dtype=np.int64, count=len(entries)))
     encoded = [v.encode() for v in values]
     size = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     message = 1 + _varint_sizes(size) + size
@@ -318,13 +321,14 @@ def _values(values: list[Any]) -> bytes:
     entry = header_size + size
     start = np.cumsum(entry) - entry
     out = np.empty(int(entry.sum()), dtype=np.uint8)
-    rank = np.arange(len(header_bytes)) - np.repeat(np.cumsum(header_size) - header_size,
-                                                    header_size)
-    out[np.repeat(start, header_size) + rank] = header_bytes
-    payload = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    rank = np.arange(len(payload)) - np.repeat(np.cumsum(size) - size, size)
-    out[np.repeat(start + header_size, size) + rank] = payload
-    return out.tobytes()
+    out[_ranges(start, header_size)] = header_bytes
+    out[_ranges(start + header_size, size)] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return out, entry
+
+
+def _ranges(start: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """The concatenated index ranges ``start[i] .. start[i] + size[i]``."""
+    return np.repeat(start - (np.cumsum(size) - size), size) + np.arange(int(size.sum()))
 
 
 def _value(value: Any) -> bytes:
@@ -340,48 +344,68 @@ def _value(value: Any) -> bytes:
     return _field(0x0A, str(value).encode())
 
 
-@dataclass
-class _Tags:
-    """The layer's keys and values tables and the features' flat (key, value) index list."""
+@dataclass(frozen=True, eq=False)
+class CodedColumn:
+    """An attribute column as codes into its distinct values, each value already encoded.
 
-    keys: list[str]
-    values: list[Any]
-    flat: np.ndarray
+    A served layer's column is factorised and its values written as Layer.values entries
+    once (:meth:`from_values`); a tile then takes its features' codes (:meth:`take`) and
+    copies the entries of the values they use by index, with no work per value.
+    """
+
+    #: Per feature, the index of its value (-1: missing, left out of the feature's tags).
+    codes: np.ndarray
+    #: Encoded Layer.values fields of the distinct values, back to back, and their sizes.
+    entries: np.ndarray
+    sizes: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def from_values(cls, values: Sequence[Any] | np.ndarray | pd.Series) -> CodedColumn:
+        series = pd.Series(np.asarray(values, dtype=object) if not isinstance(values, pd.Series)
+                           else values.astype(object).to_numpy(), dtype=object)
+        codes, uniques = pd.factorize(series, sort=False)
+        plain = [u.item() if isinstance(u, np.generic) else u for u in uniques]
+        entries, sizes = _value_entries(plain)
+        return cls(np.asarray(codes, dtype=np.int64), entries, sizes,
+                   np.cumsum(sizes) - sizes)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def take(self, rows: np.ndarray) -> CodedColumn:
+        """The column for the features ``rows`` (the values table is shared)."""
+        return CodedColumn(self.codes[rows], self.entries, self.sizes, self.starts)
 
 
-def _tags(table: pd.DataFrame, features: np.ndarray) -> tuple[_Tags, np.ndarray]:
-    """The layer's keys and values, the flat tag list and each feature's count of tags."""
-    values: dict[tuple[type, Any], int] = {}
-    value_list: list[Any] = []
+def _tags(columns: Mapping[str, CodedColumn], features: np.ndarray
+          ) -> tuple[list[str], bytes, np.ndarray, np.ndarray]:
+    """Keys, encoded values, flat (key, value) tag list and each feature's tag count.
+
+    Each column gets its own run of the layer's values table, holding the distinct
+    values its features use in this tile; the specification asks for no more.
+    """
     keys: list[str] = []
-    value_columns, masks = [], []
-    rows = table.iloc[features] if len(table.columns) else table
-    for column in rows.columns:
-        series = rows[column]
-        known = np.asarray(series.notna(), dtype=bool)
+    value_columns, masks, blobs = [], [], []
+    offset = 0
+    for key, column in columns.items():
+        codes = column.codes[features]
+        known = codes >= 0
         if not known.any():
             continue
-        local, uniques = pd.factorize(series[known].astype(object), sort=False)
-        # Codes of this column's distinct values in the layer's one value table; a bool
-        # and an int that compare equal are still different values.
-        table_code = np.empty(len(uniques), dtype=np.int64)
-        for k, value in enumerate(uniques):
-            value = value.item() if isinstance(value, np.generic) else value
-            code = values.get((type(value), value))
-            if code is None:
-                code = values[(type(value), value)] = len(values)
-                value_list.append(value)
-            table_code[k] = code
-        index = np.full(len(series), -1, dtype=np.int64)
-        index[known] = table_code[local]
-        keys.append(str(column))
+        used = np.unique(codes[known])
+        index = np.full(len(codes), -1, dtype=np.int64)
+        index[known] = offset + np.searchsorted(used, codes[known])
+        offset += len(used)
+        blobs.append(column.entries[_ranges(column.starts[used], column.sizes[used])])
+        keys.append(key)
         value_columns.append(index)
         masks.append(known)
     if not keys:
-        return _Tags([], [], np.zeros(0, dtype=np.int64)), np.zeros(len(features), np.int64)
+        return [], b"", np.zeros(0, dtype=np.int64), np.zeros(len(features), np.int64)
     value_index = np.column_stack(value_columns)
     mask = np.column_stack(masks)
     pairs = np.stack([np.broadcast_to(np.arange(len(keys)), value_index.shape), value_index],
                      axis=2)
     flat = pairs[mask].ravel()
-    return _Tags(keys, value_list, flat), 2 * mask.sum(axis=1)
+    return keys, np.concatenate(blobs).tobytes(), flat, 2 * mask.sum(axis=1)

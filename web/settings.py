@@ -34,3 +34,8 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None, description="Signs session cookies; generated per process when unset"
     )
+    tile_prewarm: bool = Field(
+        default=True,
+        description="Build the map layers' tile indexes in the background when the server "
+                    "starts, so the first map after a start does not wait for them",
+    )

@@ -12,6 +12,7 @@ clicked point, so tiles stay small and carry no more than the styling needs.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from spatial.errors import InputError, NotFoundError
 from spatial.schema import codes, label, layer_schema
 from spatial.store import Workspace
 
-from .mvt import encode_layer
+from .mvt import CodedColumn, encode_layer
 
 #: The tile matrix set of web maps (Leaflet's default grid).
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -55,9 +56,8 @@ MIN_AREA = (EXTENT / 256) ** 2
 #: Cells per tile side in a mosaic: 2 screen pixels per cell.
 MOSAIC_CELLS = 128
 
-Reader = Callable[[Workspace, tuple[float, float, float, float], Any], gpd.GeoDataFrame]
-#: The value a mosaic shows for each of some parcels (missing: leave the cell empty).
-MosaicValues = Callable[[Workspace, gpd.GeoDataFrame], pd.Series]
+Reader = Callable[[Workspace, tuple[float, float, float, float] | None, Any],
+                 gpd.GeoDataFrame]
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ class TileSource:
     ``layer`` is the workspace layer read (its schema decides what is personal);
     ``columns`` the attributes a tile carries and ``details`` the further ones a click
     shows; ``codelists`` which of them hold codes to label; ``read`` replaces the plain
-    bbox read for derived layers; ``mosaic`` (column, values) makes low-zoom tiles a
-    mosaic of that column (:data:`MOSAIC_MAX_ZOOM`); ``also_reads`` names the other
+    bbox read for derived layers (``None`` for the box: the whole layer); ``mosaic``
+    names the column whose values make low-zoom tiles a mosaic (:data:`MOSAIC_MAX_ZOOM`;
+    a missing value leaves its cells empty); ``also_reads`` names the other
     workspace layers a tile depends on, so a cached tile is cut anew when they change.
     """
 
@@ -77,7 +78,7 @@ class TileSource:
     codelists: Mapping[str, str]
     read: Reader | None = None
     details: tuple[str, ...] = ()
-    mosaic: tuple[str, MosaicValues] | None = None
+    mosaic: str | None = None
     also_reads: tuple[str, ...] = ()
 
     @property
@@ -85,7 +86,7 @@ class TileSource:
         return (*self.columns, *self.details)
 
 
-def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float],
+def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float] | None,
                   box_crs: Any) -> gpd.GeoDataFrame:
     """Parcels in ``box`` touching a hazard zone, with their hazard types and worst class.
 
@@ -112,33 +113,12 @@ def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float],
     return exposed_parcels(parcels, hazards, lang=None)
 
 
-def _category_values(workspace: Workspace, parcels: gpd.GeoDataFrame) -> pd.Series:
-    return parcels["land_category"]
-
-
-def _exposure_values(workspace: Workspace, parcels: gpd.GeoDataFrame) -> pd.Series:
-    """The worst hazard class of each parcel (missing where no hazard zone touches it)."""
-    from .maps import exposed_parcels
-
-    none = pd.Series(None, index=parcels.index, dtype=object)
-    if "hazard_zones" not in workspace.layers():
-        return none
-    hazards = workspace.read_layer("hazard_zones", bbox=tuple(parcels.total_bounds),
-                                   columns=["hazard_type", "hazard_class"],
-                                   include_personal=False)
-    if hazards.empty:
-        return none
-    exposed = exposed_parcels(parcels, hazards, lang=None)
-    worst = dict(zip(exposed["cadastral_no"], exposed["hazard_class"], strict=True))
-    return parcels["cadastral_no"].map(worst)
-
-
 #: Every layer the tile endpoint serves, by the name used in URLs and as MVT layer name.
 TILE_LAYERS: dict[str, TileSource] = {
     "parcels": TileSource(PARCEL_LAYER, TILE_COLUMNS,
                           {"land_category": "land_category", "ag_subtype": "ag_subtype"},
                           details=("designated_use", "official_area_ha"),
-                          mosaic=("land_category", _category_values)),
+                          mosaic="land_category"),
     "zones": TileSource("zones", ("zone_id", "zone_type", "name"), {}),
     "protected_areas": TileSource(
         "protected_areas", ("area_id", "name", "pa_type", "subzone"),
@@ -153,7 +133,7 @@ TILE_LAYERS: dict[str, TileSource] = {
     "exposed_parcels": TileSource(
         PARCEL_LAYER, ("cadastral_no", "settlement", "hazard_types", "hazard_class"),
         {"hazard_class": "hazard_class"}, read=_read_exposed,
-        mosaic=("hazard_class", _exposure_values), also_reads=("hazard_zones",)),
+        mosaic="hazard_class", also_reads=("hazard_zones",)),
 }
 
 
@@ -206,38 +186,148 @@ def _read(workspace: Workspace, source: TileSource, box: tuple[float, float, flo
                                 include_personal=False)
 
 
-def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int) -> bytes:
+@dataclass(frozen=True, eq=False)
+class TileIndex:
+    """A served layer held for cutting tiles: Web Mercator geometry, tile columns, a tree.
+
+    Reading a tile's features from the workspace (an R-tree query, decoding WKB,
+    reprojecting) took most of a tile's time, and each tile near a dense area read the
+    same parcels again. The index reads the layer once, keeps it in Web Mercator with an
+    STR tree over it, and keeps copies generalised for the zooms where a tile holds
+    thousands of features (:data:`GENERALISED_ZOOMS`), so a tile is a tree query, a clip
+    and the encoding. It is built from one state of the workspace: :class:`TileCache`
+    keeps it with that state's fingerprint and builds a new one when the data changes.
+    """
+
+    geometry: np.ndarray
+    #: The tile columns, factorised with their values encoded once (see CodedColumn).
+    properties: Mapping[str, CodedColumn]
+    tree: shapely.STRtree
+    #: Area (Web Mercator m²) of each feature, to leave out sub-pixel ones before clipping.
+    area: np.ndarray
+    #: The geometry simplified to one tile unit of each zoom of GENERALISED_ZOOMS.
+    generalised: Mapping[int, np.ndarray]
+    #: The value each feature gives a mosaic cell (None: the layer has no mosaic).
+    mosaic: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.geometry)
+
+    @property
+    def nbytes(self) -> int:
+        """Rough memory held: coordinates of every copy plus the attribute table."""
+        copies = [self.geometry, *self.generalised.values()]
+        points = sum(int(shapely.get_num_coordinates(g).sum()) for g in copies)
+        return points * 16 + sum(c.codes.nbytes + c.entries.nbytes
+                                 for c in self.properties.values())
+
+
+#: Zooms whose tiles are cut from geometry generalised beforehand to their tile unit;
+#: above them a tile holds few enough features to simplify on the fly.
+GENERALISED_ZOOMS = (12, 13, 14)
+
+
+def tile_unit(z: int) -> float:
+    """Web Mercator metres of one tile unit at zoom ``z``."""
+    bounds = TMS.xy_bounds(morecantile.Tile(0, 0, z))
+    return float(bounds.right - bounds.left) / EXTENT
+
+
+def build_tile_index(workspace: Workspace, name: str) -> TileIndex:
+    """The index of served layer ``name`` from the workspace's current state.
+
+    Only the source's tile columns are read (never a personal one: ``include_personal``
+    is off), so what the index holds is what any tile may show.
+    """
+    source = tile_source(name)
+    if source.read is not None:
+        frame = source.read(workspace, None, None)
+    elif source.layer in workspace.layers():
+        frame = workspace.read_layer(source.layer, columns=list(source.columns),
+                                     include_personal=False)
+    else:
+        frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=workspace.crs))
+    present = ~(shapely.is_missing(frame.geometry.to_numpy())
+                | shapely.is_empty(frame.geometry.to_numpy()))
+    frame = frame[present].reset_index(drop=True)
+    geometry = np.asarray(_web_mercator(frame.geometry), dtype=object)
+    tree = shapely.STRtree(geometry)
+    tree.query(shapely.box(0, 0, 0, 0))  # built now, not by the first of parallel queries
+    columns = [c for c in source.columns if c in frame.columns]
+    mosaic = None
+    if source.mosaic is not None:
+        values = frame[source.mosaic].astype(object)
+        mosaic = np.asarray(values.where(values.notna(), None), dtype=object)
+    return TileIndex(
+        geometry=geometry, tree=tree,
+        properties={c: CodedColumn.from_values(frame[c]) for c in columns},
+        area=shapely.area(geometry),
+        generalised={z: shapely.simplify(geometry, tile_unit(z), preserve_topology=False)
+                     for z in GENERALISED_ZOOMS},
+        mosaic=mosaic,
+    )
+
+
+def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int, *,
+               index: TileIndex | None = None) -> bytes:
     """The tile ``z/x/y`` of served layer ``name`` as MVT bytes; empty where nothing lies.
+
+    ``index`` is the layer's :class:`TileIndex` (built from ``workspace`` when not given;
+    a server keeps it in its :class:`TileCache`). See :func:`index_tile`.
+    """
+    source = tile_source(name)
+    check_tile(z, x, y)
+    if index is None:
+        index = build_tile_index(workspace, name)
+    return index_tile(index, name, z, x, y, mosaic=source.mosaic is not None)
+
+
+def index_tile(index: TileIndex, name: str, z: int, x: int, y: int, *,
+               mosaic: bool = False) -> bytes:
+    """Cut tile ``z/x/y`` of layer ``name`` from its index.
 
     Geometry is clipped to the buffered tile and simplified to one tile unit, so a tile
     at a low zoom stays small while a tile at a high zoom keeps every vertex that shows.
-    Parcel layers up to :data:`MOSAIC_MAX_ZOOM` are a mosaic (:func:`mosaic_features`).
+    With ``mosaic``, tiles up to :data:`MOSAIC_MAX_ZOOM` are a mosaic (:func:`mosaic_cells`).
     """
-    source = tile_source(name)
     tile = check_tile(z, x, y)
     bounds = TMS.xy_bounds(tile)
     unit = (bounds.right - bounds.left) / EXTENT
     pad = unit * BUFFER
     box = (bounds.left - pad, bounds.bottom - pad, bounds.right + pad, bounds.top + pad)
-    if source.mosaic is not None and z <= MOSAIC_MAX_ZOOM:
-        rectangles, values = mosaic_cells(workspace, source.mosaic, bounds, box)
+    if mosaic and index.mosaic is not None and z <= MOSAIC_MAX_ZOOM:
+        rectangles, values = mosaic_cells(index, bounds)
         return encode_layer(name, rectangles,
-                            {source.mosaic[0]: values, "generalised": [True] * len(values)},
+                            {_mosaic_column(name): values,
+                             "generalised": [True] * len(values)},
                             extent=EXTENT)
-    frame = _read(workspace, source, box, WEB_MERCATOR)
-    if frame.empty:
+    hits = np.sort(index.tree.query(shapely.box(*box)))
+    # A polygon under one screen pixel cannot be seen at this zoom; a click still finds it.
+    polygon = shapely.get_dimensions(index.geometry[hits]) == 2
+    hits = hits[~polygon | (index.area[hits] >= MIN_AREA * unit * unit)]
+    if not len(hits):
         return b""
-    geometry = shapely.clip_by_rect(_web_mercator(frame.geometry), *box)
+    level = next((g for g in GENERALISED_ZOOMS if g >= z), None)
+    source = index.geometry if level is None else index.generalised[level]
+    geometry = shapely.clip_by_rect(source[hits], *box)
     # To integer tile units, y down as MVT has it, in one vectorised pass; then drop the
     # vertices that fall within a unit of the line: what the tile can show.
     origin = np.array([bounds.left, bounds.top])
     scale = np.array([1.0, -1.0]) / unit
     geometry = shapely.transform(geometry, lambda xy: np.round((xy - origin) * scale))
-    geometry = shapely.simplify(geometry, 1.0, preserve_topology=False)
-    # A polygon under one screen pixel cannot be seen at this zoom; a click still finds it.
+    if level != z:  # generalised for this zoom already; rounding repeats the encoder drops
+        geometry = shapely.simplify(geometry, 1.0, preserve_topology=False)
     seen = (shapely.get_dimensions(geometry) < 2) | (shapely.area(geometry) >= MIN_AREA)
-    columns = [c for c in source.columns if c in frame.columns]
-    return encode_layer(name, geometry[seen], frame.loc[seen, columns], extent=EXTENT)
+    rows = hits[seen]
+    return encode_layer(name, geometry[seen],
+                        {key: column.take(rows) for key, column in index.properties.items()},
+                        extent=EXTENT)
+
+
+def _mosaic_column(name: str) -> str:
+    column = TILE_LAYERS[name].mosaic
+    assert column is not None
+    return column
 
 
 def _web_mercator(geometry: gpd.GeoSeries) -> np.ndarray:
@@ -273,35 +363,30 @@ def _transformer(source: Any, target: Any) -> Any:
     return cache[(source, target)]
 
 
-def mosaic_cells(workspace: Workspace, mosaic: tuple[str, MosaicValues], bounds: Any,
-                 box: tuple[float, float, float, float]) -> tuple[np.ndarray, list[str]]:
+def mosaic_cells(index: TileIndex, bounds: Any) -> tuple[np.ndarray, list[str]]:
     """A low-zoom tile of a parcel layer: runs of equal cells as rectangles.
 
     The tile is cut into :data:`MOSAIC_CELLS` × :data:`MOSAIC_CELLS` cells; each takes
-    the value of the parcel under its centre (one bulk spatial-index query for all
-    centres), and neighbouring cells of a row with the same value become one rectangle.
-    Returns the rectangles in tile units (y down) and their values; the tile's features
-    carry the value and ``generalised``, and no parcel's own attributes.
+    the value of the feature under its centre (one bulk tree query for all centres), and
+    neighbouring cells of a row with the same value become one rectangle. Returns the
+    rectangles in tile units (y down) and their values; the tile's features carry the
+    value and ``generalised``, and no parcel's own attributes.
     """
-    values_of = mosaic[1]
-    parcels = workspace.read_layer(PARCEL_LAYER,
-                                   bbox=_box_in_workspace_crs(workspace, box, WEB_MERCATOR),
-                                   columns=["cadastral_no", "land_category"],
-                                   include_personal=False)
-    if parcels.empty:
+    if index.mosaic is None or not len(index):
         return np.array([], dtype=object), []
     n = MOSAIC_CELLS
     step = (bounds.right - bounds.left) / n
     centres = (np.arange(n) + 0.5) * step
     cx, cy = np.meshgrid(bounds.left + centres, bounds.bottom + centres)  # [row, column]
-    px, py = _transformer(WEB_MERCATOR, workspace.crs.srs).transform(cx.ravel(), cy.ravel())
-    point_idx, parcel_idx = parcels.sindex.query(shapely.points(px, py), predicate="intersects")
+    point_idx, feature_idx = index.tree.query(shapely.points(cx.ravel(), cy.ravel()),
+                                              predicate="intersects")
     if not len(point_idx):
         return np.array([], dtype=object), []
+    # The first feature (lowest id) under each cell, whatever order the tree gave them in.
+    order = np.lexsort((feature_idx, point_idx))
+    point_idx, feature_idx = point_idx[order], feature_idx[order]
     cells, first = np.unique(point_idx, return_index=True)
-    hit, inverse = np.unique(parcel_idx[first], return_inverse=True)
-    hit_parcels = parcels.iloc[hit].reset_index(drop=True)
-    values = np.asarray(values_of(workspace, hit_parcels).astype(object), dtype=object)[inverse]
+    values = index.mosaic[feature_idx[first]]
     known = np.asarray(pd.notna(values), dtype=bool)
     cells, values = cells[known], values[known]
     if not len(cells):
@@ -321,6 +406,8 @@ def mosaic_cells(workspace: Workspace, mosaic: tuple[str, MosaicValues], bounds:
 
 #: Bytes of encoded tiles one server process keeps (each uvicorn worker has its own).
 TILE_CACHE_BYTES = 64 * 2**20
+#: Layer indexes one server process keeps (one app serves one workspace: 7 layers).
+MAX_TILE_INDEXES = 16
 
 
 class TileCache:
@@ -340,6 +427,47 @@ class TileCache:
         self._items: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = \
             OrderedDict()
         self._guard = threading.Lock()
+        self._indexes: OrderedDict[tuple[str, str], tuple[tuple[Any, ...], TileIndex]] = \
+            OrderedDict()
+        self._building: dict[tuple[str, str], threading.Lock] = {}
+        #: Indexes built so far (for tests and benchmarks).
+        self.indexes_built = 0
+
+    def index(self, workspace: Workspace, name: str, fingerprint: tuple[Any, ...]
+              ) -> TileIndex:
+        """The :class:`TileIndex` of ``name`` for the data state ``fingerprint``.
+
+        Built on first use and again whenever the fingerprint changes. Requests that
+        need an index being built wait for it rather than each reading the layer.
+        """
+        key = (workspace.url, name)
+        with self._guard:
+            entry = self._indexes.get(key)
+            if entry is not None and entry[0] == fingerprint:
+                self._indexes.move_to_end(key)
+                return entry[1]
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._guard:
+                entry = self._indexes.get(key)
+                if entry is not None and entry[0] == fingerprint:
+                    return entry[1]
+            index = build_tile_index(workspace, name)
+            with self._guard:
+                self._indexes[key] = (fingerprint, index)
+                self._indexes.move_to_end(key)
+                self.indexes_built += 1
+                while len(self._indexes) > MAX_TILE_INDEXES:
+                    self._indexes.popitem(last=False)
+            _settle_heap()
+            return index
+
+    def has_index(self, workspace: Workspace, name: str, fingerprint: tuple[Any, ...]
+                  ) -> bool:
+        """Whether :meth:`index` would answer at once (no layer to read)."""
+        with self._guard:
+            entry = self._indexes.get((workspace.url, name))
+            return entry is not None and entry[0] == fingerprint
 
     def get(self, key: tuple[Any, ...], fingerprint: tuple[Any, ...]) -> bytes | None:
         """The tile under ``key`` if it was cut from data with ``fingerprint``."""
@@ -368,7 +496,26 @@ class TileCache:
     def clear(self) -> None:
         with self._guard:
             self._items.clear()
+            self._indexes.clear()
             self.bytes = 0
+
+
+_HEAP_GUARD = threading.Lock()
+
+
+def _settle_heap() -> None:
+    """Take the live objects out of the cycle collector's work, an index's among them.
+
+    An index holds hundreds of thousands of geometry objects; the collector's next full
+    pass over them stalled the tile request it fell in (about 0.1 s). Collecting once now,
+    in the thread that built the index, and freezing what survives keeps those passes
+    off the requests. Frozen objects are still freed by reference counting when an index
+    is replaced; unfreezing first lets this pass reclaim cycles frozen by the last one.
+    """
+    with _HEAP_GUARD:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
 
 def tile_fingerprint(workspace: Workspace, name: str) -> tuple[Any, ...]:
@@ -392,25 +539,54 @@ def tile_etag(fingerprint: tuple[Any, ...], name: str, z: int, x: int, y: int) -
 
 
 def cached_layer_tile(cache: TileCache, workspace: Workspace, name: str, z: int, x: int,
-                      y: int, *, if_none_match: str | None = None
+                      y: int, *, if_none_match: str | None = None,
+                      fingerprint: tuple[Any, ...] | None = None
                       ) -> tuple[bytes | None, str]:
     """The tile and its ETag; ``None`` for the tile when ``if_none_match`` already has it.
 
     A tile the client holds costs one fingerprint read; one this process cut from the
-    same data comes from ``cache``; any other is cut by :func:`layer_tile` and kept.
+    same data comes from ``cache``; any other is cut by :func:`layer_tile` from the
+    layer's index in ``cache`` (built once per state of the data) and kept.
+    ``fingerprint`` is :func:`tile_fingerprint`'s, when the caller has read it already.
     """
     tile_source(name)
     check_tile(z, x, y)
-    fingerprint = tile_fingerprint(workspace, name)
+    if fingerprint is None:
+        fingerprint = tile_fingerprint(workspace, name)
     etag = tile_etag(fingerprint, name, z, x, y)
     if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
         return None, etag
     key = (name, z, x, y)
     data = cache.get(key, fingerprint)
     if data is None:
-        data = layer_tile(workspace, name, z, x, y)
+        data = layer_tile(workspace, name, z, x, y,
+                          index=cache.index(workspace, name, fingerprint))
         cache.put(key, fingerprint, data)
     return data, etag
+
+
+#: Layers whose indexes a starting server builds (:func:`prewarm_indexes`), in this order:
+#: the parcels every map shows first, the derived exposure (the slowest) last.
+PREWARM_LAYERS = ("parcels", "zones", "protected_areas", "forest_fund", "hazard_zones",
+                  "restrictions", "exposed_parcels")
+
+
+def prewarm_indexes(cache: TileCache, workspace: Workspace,
+                    names: tuple[str, ...] = PREWARM_LAYERS) -> dict[str, float]:
+    """Build the tile indexes of ``names`` into ``cache``; seconds each took.
+
+    A fresh server would otherwise read each layer on the first tile of it, and that
+    map would wait seconds; run in the background at start-up, the wait happens before
+    anyone asks. A request arriving meanwhile waits for the index being built.
+    """
+    import time
+
+    took: dict[str, float] = {}
+    for name in names:
+        started = time.perf_counter()
+        cache.index(workspace, name, tile_fingerprint(workspace, name))
+        took[name] = round(time.perf_counter() - started, 3)
+    return took
 
 
 def parcel_tile(workspace: Workspace, z: int, x: int, y: int) -> bytes:

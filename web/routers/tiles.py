@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from spatial.errors import InputError
 from spatial.store import Workspace
@@ -20,12 +22,16 @@ from ..tiles import (
     TILE_LAYERS,
     TileCache,
     cached_layer_tile,
+    check_tile,
     features_at,
     find_parcel,
     parcels_at,
+    prewarm_indexes,
+    tile_fingerprint,
 )
 
 router = APIRouter(tags=["maps"])
+logger = logging.getLogger(__name__)
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
@@ -57,8 +63,8 @@ def _labels(workspace: Workspace, names: list[str], lang: str) -> dict[str, dict
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", response_class=Response,
             responses={304: {"description": "The client's copy (If-None-Match) is current"},
                        404: {"description": "No such layer, or a tile off the grid"}})
-def tile(layer: str, z: int, x: int, y: int, workspace: WorkspaceDep, request: Request,
-         if_none_match: Annotated[str | None, Header()] = None) -> Response:
+async def tile(layer: str, z: int, x: int, y: int, workspace: WorkspaceDep, request: Request,
+               if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """One WebMercatorQuad tile of a served layer as MVT (non-personal attributes only).
 
     Layers: ``parcels``, ``zones``, ``protected_areas``, ``forest_fund``,
@@ -66,8 +72,17 @@ def tile(layer: str, z: int, x: int, y: int, workspace: WorkspaceDep, request: R
     zone, with their hazard types and worst class). The ETag changes with the data the
     tile is cut from; browsers revalidate (``no-cache``) and get 304 while it holds.
     """
-    data, etag = cached_layer_tile(tile_cache(request.app.state), workspace, layer, z, x, y,
-                                   if_none_match=if_none_match)
+    # A tile is cut from the layer's in-memory index in a few milliseconds of CPU under
+    # the interpreter lock: on the event loop that is quicker than in a worker thread,
+    # where the map's parallel tile requests fought over the lock (p95 doubled). Only
+    # reading a layer into a new index (seconds, after a change) goes to a thread.
+    cache = tile_cache(request.app.state)
+    fingerprint = tile_fingerprint(workspace, layer)
+    check_tile(z, x, y)
+    if not cache.has_index(workspace, layer, fingerprint):
+        await run_in_threadpool(cache.index, workspace, layer, fingerprint)
+    data, etag = cached_layer_tile(cache, workspace, layer, z, x, y,
+                                   if_none_match=if_none_match, fingerprint=fingerprint)
     headers = {"Cache-Control": "no-cache", "ETag": etag}
     if data is None:
         return Response(status_code=304, headers=headers)
@@ -75,6 +90,36 @@ def tile(layer: str, z: int, x: int, y: int, workspace: WorkspaceDep, request: R
 
 
 _CACHE_GUARD = threading.Lock()
+
+
+def start_prewarm(state: Any, url: str) -> threading.Thread:
+    """Build the tile indexes of the workspace at ``url`` in a background thread.
+
+    Progress is in ``state.tile_prewarm`` (``status``: building, ready or failed, with
+    the seconds per layer or the error) and in ``/api/health``. A failure only means the
+    first tile of a layer reads it, and reports the problem itself.
+    """
+    from spatial.store import open_workspace
+
+    progress: dict[str, Any] = {"status": "building"}
+    state.tile_prewarm = progress
+
+    def run() -> None:
+        try:
+            workspace = open_workspace(url)
+            try:
+                progress["seconds"] = prewarm_indexes(tile_cache(state), workspace)
+            finally:
+                workspace.close()
+        except Exception as exc:  # reported here, and met again by the first request
+            logger.warning("tile indexes not prebuilt: %s", exc)
+            progress.update(status="failed", error=str(exc))
+        else:
+            progress["status"] = "ready"
+
+    thread = threading.Thread(target=run, name="jer-tile-prewarm", daemon=True)
+    thread.start()
+    return thread
 
 
 def tile_cache(state: Any) -> TileCache:
