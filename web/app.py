@@ -74,10 +74,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc.router)
 
     @app.get("/api/health", tags=["meta"])
-    def health() -> dict[str, str]:
-        """Up, with the version and how far the map's tile indexes are built."""
+    def health() -> dict[str, Any]:
+        """Up, with the version and how far this process has built the tile indexes.
+
+        ``tiles`` is ``building``, ``ready`` (``tile_index_s``: seconds per layer),
+        ``failed`` or ``on demand`` (``JER_TILE_PREWARM=false``).
+        """
         prewarm = getattr(app.state, "tile_prewarm", None)
-        return {"status": "ok", "version": __version__,
-                "tiles": prewarm["status"] if prewarm else "on demand"}
+        answer: dict[str, Any] = {"status": "ok", "version": __version__,
+                                  "tiles": prewarm["status"] if prewarm else "on demand"}
+        if prewarm and "seconds" in prewarm:
+            answer["tile_index_s"] = prewarm["seconds"]
+        return answer
 
     return app

@@ -251,13 +251,15 @@ def hazards_map(
 
 
 def exposed_parcels(
-    parcels: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, *, lang: str | None = "ky"
+    parcels: gpd.GeoDataFrame, hazards: gpd.GeoDataFrame, *, lang: str | None = "ky",
+    keep: tuple[str, ...] = (),
 ) -> gpd.GeoDataFrame:
     """Parcels touching a hazard zone, with their hazard types and their highest class.
 
     ``hazard_types`` lists the hazard types' labels in ``lang`` (``None``: their codes,
     comma-separated, as the tiles carry them); only the cadastral number and settlement
-    of a parcel are kept, so a page or tile stays small with thousands of exposed parcels.
+    of a parcel are kept, so a page or tile stays small with thousands of exposed parcels
+    (and the columns named in ``keep``, such as the ``fid`` a tile index updates by).
 
     One bulk spatial-index query pairs parcels with hazard zones; the pairs are grouped
     per parcel with pandas, so the cost stays linear in the number of pairs.
@@ -281,7 +283,7 @@ def exposed_parcels(
     joined = grouped["hazard_type"].agg(lambda s: separator.join(sorted(set(map(str, s)))))
     ranks = grouped["rank"].max()
     index = joined.index.to_numpy()
-    kept = [c for c in ("cadastral_no", "settlement") if c in parcels]
+    kept = [c for c in (*keep, "cadastral_no", "settlement") if c in parcels]
     exposed = parcels[[*kept, "geometry"]].iloc[index].copy()
     exposed["hazard_types"] = joined.to_numpy()
     rank = ranks.reindex(joined.index).to_numpy()

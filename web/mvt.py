@@ -373,6 +373,19 @@ class CodedColumn:
     def __len__(self) -> int:
         return len(self.codes)
 
+    def extended(self, rows: np.ndarray, values: Sequence[Any] | pd.Series) -> CodedColumn:
+        """The column of the features ``rows`` (index or mask) followed by ``values``.
+
+        The new values join the values table after the old ones; a value already there
+        may appear twice, which the specification allows, and no tile can tell.
+        """
+        more = CodedColumn.from_values(values)
+        codes = np.where(more.codes >= 0, more.codes + len(self.sizes), -1)
+        sizes = np.concatenate([self.sizes, more.sizes])
+        return CodedColumn(np.concatenate([self.codes[rows], codes]),
+                           np.concatenate([self.entries, more.entries]), sizes,
+                           np.cumsum(sizes) - sizes)
+
     def take(self, rows: np.ndarray) -> CodedColumn:
         """The column for the features ``rows`` (the values table is shared)."""
         return CodedColumn(self.codes[rows], self.entries, self.sizes, self.starts)

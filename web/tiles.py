@@ -56,8 +56,9 @@ MIN_AREA = (EXTENT / 256) ** 2
 #: Cells per tile side in a mosaic: 2 screen pixels per cell.
 MOSAIC_CELLS = 128
 
-Reader = Callable[[Workspace, tuple[float, float, float, float] | None, Any],
-                 gpd.GeoDataFrame]
+#: Reads a derived layer: (workspace, box in its CRS or None, equality filters or None).
+Reader = Callable[[Workspace, tuple[float, float, float, float] | None,
+                   Mapping[str, object] | None], gpd.GeoDataFrame]
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,10 @@ class TileSource:
 
 
 def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float] | None,
-                  box_crs: Any) -> gpd.GeoDataFrame:
+                  where: Mapping[str, object] | None) -> gpd.GeoDataFrame:
     """Parcels in ``box`` touching a hazard zone, with their hazard types and worst class.
+
+    ``where`` filters the parcels (a tile index asks for the ones edited by ``fid``).
 
     Hazard zones are read over the parcels' own extent, not the tile's, so a parcel that
     crosses a tile edge gets the same class in every tile it shows in.
@@ -96,11 +99,12 @@ def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float] |
     from .maps import exposed_parcels
 
     empty = gpd.GeoDataFrame(
-        {c: pd.Series(dtype=object) for c in TILE_LAYERS["exposed_parcels"].columns},
+        {"fid": pd.Series(dtype=np.int64)}
+        | {c: pd.Series(dtype=object) for c in TILE_LAYERS["exposed_parcels"].columns},
         geometry=gpd.GeoSeries([], crs=workspace.crs), crs=workspace.crs)
     if "hazard_zones" not in workspace.layers():
         return empty
-    parcels = workspace.read_layer(PARCEL_LAYER, bbox=box, bbox_crs=box_crs,
+    parcels = workspace.read_layer(PARCEL_LAYER, bbox=box, where=where,
                                    columns=["cadastral_no", "settlement"],
                                    include_personal=False)
     if parcels.empty:
@@ -110,7 +114,7 @@ def _read_exposed(workspace: Workspace, box: tuple[float, float, float, float] |
                                    include_personal=False)
     if hazards.empty:
         return empty
-    return exposed_parcels(parcels, hazards, lang=None)
+    return exposed_parcels(parcels, hazards, lang=None, keep=("fid",))
 
 
 #: Every layer the tile endpoint serves, by the name used in URLs and as MVT layer name.
@@ -199,6 +203,9 @@ class TileIndex:
     keeps it with that state's fingerprint and builds a new one when the data changes.
     """
 
+    #: Feature ids (ascending): rows are in the order tiles draw them, and are replaced
+    #: by id when features change (:func:`update_tile_index`).
+    fid: np.ndarray
     geometry: np.ndarray
     #: The tile columns, factorised with their values encoded once (see CodedColumn).
     properties: Mapping[str, CodedColumn]
@@ -233,6 +240,43 @@ def tile_unit(z: int) -> float:
     return float(bounds.right - bounds.left) / EXTENT
 
 
+def _read_rows(workspace: Workspace, source: TileSource,
+               fids: list[int] | None = None) -> gpd.GeoDataFrame:
+    """The source's features (``fids``: only those), with their ``fid``, in ``fid`` order."""
+    where = None if fids is None else {"fid": fids}
+    if source.read is not None:
+        frame = source.read(workspace, None, where)
+    elif source.layer in workspace.layers():
+        frame = workspace.read_layer(source.layer, columns=list(source.columns), where=where,
+                                     include_personal=False)
+    else:
+        frame = gpd.GeoDataFrame({"fid": pd.Series(dtype=np.int64)},
+                                 geometry=gpd.GeoSeries([], crs=workspace.crs))
+    geometry = frame.geometry.to_numpy()
+    frame = frame[~(shapely.is_missing(geometry) | shapely.is_empty(geometry))]
+    return frame.sort_values("fid", kind="stable").reset_index(drop=True)
+
+
+def _mosaic_values(source: TileSource, frame: pd.DataFrame) -> np.ndarray | None:
+    if source.mosaic is None:
+        return None
+    if source.mosaic not in frame:
+        return np.full(len(frame), None, dtype=object)
+    values = frame[source.mosaic].astype(object)
+    return np.asarray(values.where(values.notna(), None), dtype=object)
+
+
+def _tree(geometry: np.ndarray) -> shapely.STRtree:
+    tree = shapely.STRtree(geometry)
+    tree.query(shapely.box(0, 0, 0, 0))  # built now, not by the first of parallel queries
+    return tree
+
+
+def _generalise(geometry: np.ndarray) -> dict[int, np.ndarray]:
+    return {z: shapely.simplify(geometry, tile_unit(z), preserve_topology=False)
+            for z in GENERALISED_ZOOMS}
+
+
 def build_tile_index(workspace: Workspace, name: str) -> TileIndex:
     """The index of served layer ``name`` from the workspace's current state.
 
@@ -240,32 +284,84 @@ def build_tile_index(workspace: Workspace, name: str) -> TileIndex:
     is off), so what the index holds is what any tile may show.
     """
     source = tile_source(name)
-    if source.read is not None:
-        frame = source.read(workspace, None, None)
-    elif source.layer in workspace.layers():
-        frame = workspace.read_layer(source.layer, columns=list(source.columns),
-                                     include_personal=False)
-    else:
-        frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=workspace.crs))
-    present = ~(shapely.is_missing(frame.geometry.to_numpy())
-                | shapely.is_empty(frame.geometry.to_numpy()))
-    frame = frame[present].reset_index(drop=True)
+    frame = _read_rows(workspace, source)
     geometry = np.asarray(_web_mercator(frame.geometry), dtype=object)
-    tree = shapely.STRtree(geometry)
-    tree.query(shapely.box(0, 0, 0, 0))  # built now, not by the first of parallel queries
     columns = [c for c in source.columns if c in frame.columns]
-    mosaic = None
-    if source.mosaic is not None:
-        values = frame[source.mosaic].astype(object)
-        mosaic = np.asarray(values.where(values.notna(), None), dtype=object)
     return TileIndex(
-        geometry=geometry, tree=tree,
+        fid=frame["fid"].to_numpy(dtype=np.int64), geometry=geometry, tree=_tree(geometry),
         properties={c: CodedColumn.from_values(frame[c]) for c in columns},
-        area=shapely.area(geometry),
-        generalised={z: shapely.simplify(geometry, tile_unit(z), preserve_topology=False)
-                     for z in GENERALISED_ZOOMS},
-        mosaic=mosaic,
+        area=shapely.area(geometry), generalised=_generalise(geometry),
+        mosaic=_mosaic_values(source, frame),
     )
+
+
+#: An index is updated from the parcel history when at most this many writes happened
+#: since it was built; after more (an import), reading the whole layer again is as quick.
+MAX_INDEX_UPDATE = 5_000
+
+
+def update_tile_index(workspace: Workspace, name: str, index: TileIndex,
+                      built: tuple[Any, ...], now: tuple[Any, ...]) -> TileIndex | None:
+    """``index`` brought from data state ``built`` to ``now`` (fingerprints), or ``None``.
+
+    Reading 100 000 parcels into a new index takes seconds; after a land specialist saves
+    one parcel the map would wait that long for its tiles. Parcels record every write in
+    their history, so the parcels written since ``built`` are known: only they are read
+    (and, for a derived layer, derived again), replace their old rows, and the tree is
+    rebuilt over the arrays already held. The result is the index a full build would
+    give. ``None`` when that cannot be known: the layer keeps no history, another layer
+    the tiles read changed, the layer's metadata changed, or too many writes happened.
+    """
+    source = tile_source(name)
+    if (built[0] != now[0] or built[2:] != now[2:] or len(built) != 2 + len(source.also_reads)
+            or not layer_schema(source.layer).versioned):
+        return None
+    old, new = built[1], now[1]
+    if len(old) != 4 or len(new) != 4 or old[3] != new[3]:  # (layer, count, last, metadata)
+        return None
+    fids = _written_since(workspace, old[2])
+    if fids is None:
+        return None
+    fresh = _read_rows(workspace, source, sorted(fids))
+    keep = ~np.isin(index.fid, np.fromiter(fids, dtype=np.int64, count=len(fids)))
+    fid = np.concatenate([index.fid[keep], fresh["fid"].to_numpy(dtype=np.int64)])
+    order = np.argsort(fid, kind="stable")
+    if source.read is None and len(fid) != new[1]:
+        return None  # not what the history said: read everything instead
+    added = np.asarray(_web_mercator(fresh.geometry), dtype=object)
+    geometry = np.concatenate([index.geometry[keep], added])[order]
+    generalised = {z: np.concatenate([g[keep], shapely.simplify(
+        added, tile_unit(z), preserve_topology=False)])[order]
+        for z, g in index.generalised.items()}
+    mosaic = None
+    if index.mosaic is not None:
+        mosaic = np.concatenate([index.mosaic[keep],
+                                 _mosaic_values(source, fresh)])[order]  # type: ignore[list-item]
+    return TileIndex(
+        fid=fid[order], geometry=geometry, tree=_tree(geometry),
+        properties={c: column.extended(keep, fresh[c]).take(order)
+                    for c, column in index.properties.items()},
+        area=np.concatenate([index.area[keep], shapely.area(added)])[order],
+        generalised=generalised, mosaic=mosaic,
+    )
+
+
+def _written_since(workspace: Workspace, last: tuple[Any, ...] | None) -> set[int] | None:
+    """Ids of the parcels written after history entry ``last`` (None: since the start)."""
+    fids: set[int] = set()
+    page = 500
+    for offset in range(0, MAX_INDEX_UPDATE + page, page):
+        entries = workspace.history(None, limit=page, offset=offset, include_personal=False)
+        for entry in entries:
+            if last is not None and (entry.fid, entry.version, entry.action,
+                                     entry.at.isoformat()) == last:
+                return fids
+            fids.add(entry.fid)
+        if len(entries) < page:
+            return fids if last is None else None  # ``last`` is gone: history was reset
+        if len(fids) > MAX_INDEX_UPDATE:
+            return None
+    return None
 
 
 def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int, *,
@@ -430,15 +526,18 @@ class TileCache:
         self._indexes: OrderedDict[tuple[str, str], tuple[tuple[Any, ...], TileIndex]] = \
             OrderedDict()
         self._building: dict[tuple[str, str], threading.Lock] = {}
-        #: Indexes built so far (for tests and benchmarks).
+        #: Indexes built from a whole layer, and updated from its history (for tests).
         self.indexes_built = 0
+        self.indexes_updated = 0
 
-    def index(self, workspace: Workspace, name: str, fingerprint: tuple[Any, ...]
-              ) -> TileIndex:
+    def index(self, workspace: Workspace, name: str, fingerprint: tuple[Any, ...], *,
+              settle: bool = True) -> TileIndex:
         """The :class:`TileIndex` of ``name`` for the data state ``fingerprint``.
 
-        Built on first use and again whenever the fingerprint changes. Requests that
+        Built on first use; when the fingerprint changes, updated with the parcels
+        written since (:func:`update_tile_index`) or else built again. Requests that
         need an index being built wait for it rather than each reading the layer.
+        ``settle=False`` leaves :func:`_settle_heap` to a caller building several.
         """
         key = (workspace.url, name)
         with self._guard:
@@ -452,14 +551,23 @@ class TileCache:
                 entry = self._indexes.get(key)
                 if entry is not None and entry[0] == fingerprint:
                     return entry[1]
-            index = build_tile_index(workspace, name)
+            index = None
+            if entry is not None:
+                index = update_tile_index(workspace, name, entry[1], entry[0], fingerprint)
+            updated = index is not None
+            if index is None:
+                index = build_tile_index(workspace, name)
             with self._guard:
                 self._indexes[key] = (fingerprint, index)
                 self._indexes.move_to_end(key)
-                self.indexes_built += 1
+                if updated:
+                    self.indexes_updated += 1
+                else:
+                    self.indexes_built += 1
                 while len(self._indexes) > MAX_TILE_INDEXES:
                     self._indexes.popitem(last=False)
-            _settle_heap()
+            if settle and not updated:  # an update reuses the geometry objects it held
+                _settle_heap()
             return index
 
     def has_index(self, workspace: Workspace, name: str, fingerprint: tuple[Any, ...]
@@ -584,8 +692,11 @@ def prewarm_indexes(cache: TileCache, workspace: Workspace,
     took: dict[str, float] = {}
     for name in names:
         started = time.perf_counter()
-        cache.index(workspace, name, tile_fingerprint(workspace, name))
+        cache.index(workspace, name, tile_fingerprint(workspace, name), settle=False)
         took[name] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    _settle_heap()
+    took["heap"] = round(time.perf_counter() - started, 3)
     return took
 
 

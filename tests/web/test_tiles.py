@@ -575,3 +575,69 @@ def test_tile_cache_keeps_within_its_byte_budget():
     assert cache.get(("parcels", 16, 0, 0), ("fp",)) is None  # oldest went first
     assert cache.get(("parcels", 16, 4, 0), ("fp",)) == bytes(30)
     assert cache.get(("parcels", 16, 4, 0), ("changed",)) is None
+
+
+# --- tile indexes: built once, updated from the parcel history ------------------------------
+
+
+def _index_tiles(index, name, parcels):
+    """Decoded tiles of ``index`` over ``parcels`` (WGS 84) at zooms 10, 12, 14 and 16."""
+    from web.tiles import TILE_LAYERS, layer_tile
+
+    out = {}
+    for point in parcels.to_crs(4326).geometry.representative_point():
+        for z in (10, 12, 14, 16):
+            t = TMS.tile(point.x, point.y, z)
+            data = layer_tile(None, name, t.z, t.x, t.y, index=index)  # type: ignore[arg-type]
+            features = mapbox_vector_tile.decode(data).get(name, {}).get("features", [])
+            out[(t.z, t.x, t.y)] = sorted(
+                (repr(sorted(f["properties"].items())), repr(f["geometry"]))
+                for f in features)
+    assert TILE_LAYERS[name]
+    return out
+
+
+def test_an_index_updated_after_edits_is_the_index_a_full_build_gives(demo_copy):
+    """Edit, reshape, delete and add parcels; the updated index equals a fresh build."""
+    import numpy as np
+    import shapely
+
+    from web.tiles import TileCache, build_tile_index, tile_fingerprint
+
+    workspace = open_workspace(demo_copy)
+    try:
+        cache = TileCache()
+        names = ("parcels", "exposed_parcels")
+        for name in names:
+            cache.index(workspace, name, tile_fingerprint(workspace, name))
+        assert cache.indexes_built == 2
+        parcels = workspace.read_layer("parcels", limit=40)
+        a, b, d = parcels.iloc[0], parcels.iloc[1], parcels.iloc[2]
+        other = next(c for c in codes("land_category") if c != a.land_category)
+        workspace.update_parcel(int(a.fid), {"land_category": other},
+                                expected_version=int(a.row_version), user="test")
+        smaller = shapely.affinity.scale(d.geometry, 0.8, 0.8, origin="centroid")
+        workspace.update_parcel(int(d.fid), {"geometry": smaller},
+                                expected_version=int(d.row_version), user="test")
+        workspace.delete_parcel(int(b.fid), expected_version=int(b.row_version), user="test")
+        created = workspace.create_parcel(
+            {"cadastral_no": "TEST-NEW-1", "land_category": "settlement",
+             "ownership": "state", "in_use": True, "geometry": b.geometry}, user="test")
+        touched = parcels.iloc[[0, 1, 2]]
+        for name in names:
+            updated = cache.index(workspace, name, tile_fingerprint(workspace, name))
+            fresh = build_tile_index(workspace, name)
+            assert np.array_equal(updated.fid, fresh.fid)
+            assert shapely.equals_exact(updated.geometry, fresh.geometry, 0).all()
+            assert np.array_equal(updated.area, fresh.area)
+            assert _index_tiles(updated, name, touched) == _index_tiles(fresh, name, touched)
+        assert (cache.indexes_built, cache.indexes_updated) == (2, 2)
+        assert created["fid"] in set(cache.index(
+            workspace, "parcels", tile_fingerprint(workspace, "parcels")).fid)
+        # A replaced reference layer the exposure reads: built anew, not updated.
+        hazards = workspace.read_layer("hazard_zones")
+        workspace.import_layer("hazard_zones", hazards.iloc[:1], user="test", mode="replace")
+        cache.index(workspace, "exposed_parcels", tile_fingerprint(workspace, "exposed_parcels"))
+        assert (cache.indexes_built, cache.indexes_updated) == (3, 2)
+    finally:
+        workspace.close()
