@@ -559,6 +559,8 @@ def test_cached_tile_is_cut_anew_after_a_parcel_edit(demo_copy, centre):
         workspace.close()
     response = client.get(url, headers={"If-None-Match": etag})
     assert response.status_code == 200 and response.headers["etag"] != etag
+    # The layer's index took in the one written parcel rather than reading them all.
+    assert (cache.indexes_built, cache.indexes_updated) == (1, 1)
     after = categories()
     assert after[cadastral_no] == new
     assert {k: v for k, v in after.items() if k != cadastral_no} == \
@@ -641,3 +643,47 @@ def test_an_index_updated_after_edits_is_the_index_a_full_build_gives(demo_copy)
         assert (cache.indexes_built, cache.indexes_updated) == (3, 2)
     finally:
         workspace.close()
+
+
+def test_a_starting_server_builds_the_tile_indexes_in_the_background(demo_gpkg, tmp_path):
+    import time
+
+    from web.tiles import PREWARM_LAYERS
+
+    app = create_app(Settings(workspace=str(demo_gpkg)))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 60
+        while (health := client.get("/api/health").json())["tiles"] == "building":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert health["tiles"] == "ready"
+        assert set(health["tile_index_s"]) == {*PREWARM_LAYERS, "heap"}
+        cache = app.state.tile_cache
+        assert cache.indexes_built == len(PREWARM_LAYERS)
+        tile = TMS.tile(*_any_parcel_point(demo_gpkg), 15)
+        assert client.get(f"/tiles/parcels/15/{tile.x}/{tile.y}.pbf").content
+        assert cache.indexes_built == len(PREWARM_LAYERS)  # the tile used the prebuilt one
+
+    # Without prewarming, or with a workspace that cannot be read, the server still runs.
+    quiet = TestClient(create_app(Settings(workspace=str(demo_gpkg), tile_prewarm=False)))
+    with quiet as client:
+        assert client.get("/api/health").json()["tiles"] == "on demand"
+    missing = tmp_path / "gone.gpkg"
+    broken = create_app(Settings(workspace=str(missing)))
+    with TestClient(broken, raise_server_exceptions=False) as client:
+        deadline = time.monotonic() + 60
+        while (health := client.get("/api/health").json())["tiles"] == "building":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert health["tiles"] == "failed"
+        assert "gone.gpkg" in broken.state.tile_prewarm["error"]
+
+
+def _any_parcel_point(path):
+    workspace = open_workspace(path)
+    try:
+        parcel = workspace.read_layer("parcels", include_personal=False, limit=1)
+    finally:
+        workspace.close()
+    point = parcel.to_crs(4326).geometry.iloc[0].representative_point()
+    return point.x, point.y
