@@ -77,14 +77,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health() -> dict[str, Any]:
         """Up, with the version and how far this process has built the tile indexes.
 
-        ``tiles`` is ``building``, ``ready`` (``tile_index_s``: seconds per layer),
-        ``failed`` or ``on demand`` (``JER_TILE_PREWARM=false``).
+        ``tiles`` is ``building``, ``ready`` (``tile_index_s``: seconds per layer and
+        for ``precut``, the ``tiles_precut`` low-zoom tiles), ``failed`` or ``on demand``
+        (``JER_TILE_PREWARM=false``).
         """
         prewarm = getattr(app.state, "tile_prewarm", None)
         answer: dict[str, Any] = {"status": "ok", "version": __version__,
                                   "tiles": prewarm["status"] if prewarm else "on demand"}
         if prewarm and "seconds" in prewarm:
             answer["tile_index_s"] = prewarm["seconds"]
+        if prewarm and "precut" in prewarm:
+            answer["tiles_precut"] = prewarm["precut"]
         return answer
 
     return app

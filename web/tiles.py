@@ -301,8 +301,12 @@ MAX_INDEX_UPDATE = 5_000
 
 
 def update_tile_index(workspace: Workspace, name: str, index: TileIndex,
-                      built: tuple[Any, ...], now: tuple[Any, ...]) -> TileIndex | None:
+                      built: tuple[Any, ...], now: tuple[Any, ...]
+                      ) -> tuple[TileIndex, np.ndarray] | None:
     """``index`` brought from data state ``built`` to ``now`` (fingerprints), or ``None``.
+
+    Returns the new index and the Web Mercator bounds (n × 4) of what changed: the old
+    and the new shapes of the features written, so tiles elsewhere are known unchanged.
 
     Reading 100 000 parcels into a new index takes seconds; after a land specialist saves
     one parcel the map would wait that long for its tiles. Parcels record every write in
@@ -337,13 +341,14 @@ def update_tile_index(workspace: Workspace, name: str, index: TileIndex,
     if index.mosaic is not None:
         mosaic = np.concatenate([index.mosaic[keep],
                                  _mosaic_values(source, fresh)])[order]  # type: ignore[list-item]
+    changed = shapely.bounds(np.concatenate([index.geometry[~keep], added]))
     return TileIndex(
         fid=fid[order], geometry=geometry, tree=_tree(geometry),
         properties={c: column.extended(keep, fresh[c]).take(order)
                     for c, column in index.properties.items()},
         area=np.concatenate([index.area[keep], shapely.area(added)])[order],
         generalised=generalised, mosaic=mosaic,
-    )
+    ), changed
 
 
 def _written_since(workspace: Workspace, last: tuple[Any, ...] | None) -> set[int] | None:
@@ -500,6 +505,8 @@ def mosaic_cells(index: TileIndex, bounds: Any) -> tuple[np.ndarray, list[str]]:
 
 # --------------------------------------------------------------------------- tile cache
 
+#: Half the side of the Web Mercator square (m): tile bounds by arithmetic, in bulk.
+_HALF_WORLD = 20037508.342789244
 #: Bytes of encoded tiles one server process keeps (each uvicorn worker has its own).
 TILE_CACHE_BYTES = 64 * 2**20
 #: Layer indexes one server process keeps (one app serves one workspace: 7 layers).
@@ -529,6 +536,8 @@ class TileCache:
         #: Indexes built from a whole layer, and updated from its history (for tests).
         self.indexes_built = 0
         self.indexes_updated = 0
+        #: Cached tiles kept across updates because no change reached them.
+        self.carried_over = 0
 
     def index(self, workspace: Workspace, name: str, fingerprint: tuple[Any, ...], *,
               settle: bool = True) -> TileIndex:
@@ -551,17 +560,17 @@ class TileCache:
                 entry = self._indexes.get(key)
                 if entry is not None and entry[0] == fingerprint:
                     return entry[1]
-            index = None
+            update = None
             if entry is not None:
-                index = update_tile_index(workspace, name, entry[1], entry[0], fingerprint)
-            updated = index is not None
-            if index is None:
-                index = build_tile_index(workspace, name)
+                update = update_tile_index(workspace, name, entry[1], entry[0], fingerprint)
+            updated = update is not None
+            index = update[0] if update is not None else build_tile_index(workspace, name)
             with self._guard:
                 self._indexes[key] = (fingerprint, index)
                 self._indexes.move_to_end(key)
-                if updated:
+                if update is not None and entry is not None:
                     self.indexes_updated += 1
+                    self._carry_over(name, entry[0], fingerprint, update[1])
                 else:
                     self.indexes_built += 1
                 while len(self._indexes) > MAX_TILE_INDEXES:
@@ -569,6 +578,32 @@ class TileCache:
             if settle and not updated:  # an update reuses the geometry objects it held
                 _settle_heap()
             return index
+
+    def _carry_over(self, name: str, built: tuple[Any, ...], now: tuple[Any, ...],
+                    changed: np.ndarray) -> None:
+        """Tiles of ``name`` cut at state ``built`` that no change reaches hold at ``now``.
+
+        After a land specialist saves a parcel, only the tiles over its old and new shape
+        differ; every other tile the map holds stays in the cache (under the new state,
+        hence with a new ETag) instead of being cut again. Called with the guard held.
+        """
+        keys = [k for k, (fp, _) in self._items.items() if k[0] == name and fp == built]
+        if not keys:
+            return
+        z, x, y = (np.array([k[i] for k in keys], dtype=np.float64) for i in (1, 2, 3))
+        size = 2 * _HALF_WORLD / 2**z
+        pad = size * BUFFER / EXTENT
+        left, top = -_HALF_WORLD + x * size - pad, _HALF_WORLD - y * size + pad
+        right, bottom = left + size + 2 * pad, top - size - 2 * pad
+        hit = np.zeros(len(keys), dtype=bool)
+        if len(changed):
+            reached = shapely.STRtree(shapely.box(*changed.T)).query(
+                shapely.box(left, bottom, right, top))[0]
+            hit[reached] = True
+        for key, stale in zip(keys, hit, strict=True):
+            if not stale:
+                self._items[key] = (now, self._items[key][1])
+        self.carried_over += int((~hit).sum())
 
     def has_index(self, workspace: Workspace, name: str, fingerprint: tuple[Any, ...]
                   ) -> bool:
@@ -698,6 +733,43 @@ def prewarm_indexes(cache: TileCache, workspace: Workspace,
     _settle_heap()
     took["heap"] = round(time.perf_counter() - started, 3)
     return took
+
+
+#: Pre-cut at most this many low-zoom tiles per layer (a municipality needs about 70).
+MAX_PRECUT_TILES = 512
+
+
+def precut_tiles(cache: TileCache, workspace: Workspace,
+                 names: tuple[str, ...] = PREWARM_LAYERS, *,
+                 max_zoom: int = MOSAIC_MAX_ZOOM) -> int:
+    """Cut the tiles of zooms 0..``max_zoom`` over each layer into ``cache``; how many.
+
+    Every map opens on the whole municipality, at zoom 10 or so, where a parcel tile is
+    a mosaic of 16 384 cells looked up in the tree (about 20 ms each): cutting these few
+    dozen tiles at start-up means no visitor waits for them. They stay valid across
+    parcel edits that do not reach them (:meth:`TileCache._carry_over`).
+    """
+    done = 0
+    for name in names:
+        fingerprint = tile_fingerprint(workspace, name)
+        index = cache.index(workspace, name, fingerprint)
+        if not len(index):
+            continue
+        xmin, ymin, xmax, ymax = shapely.total_bounds(index.geometry)
+        tiles: list[tuple[int, int, int]] = []
+        for z in range(max_zoom + 1):
+            size = 2 * _HALF_WORLD / 2**z
+            first_x, last_x = (int((v + _HALF_WORLD) // size) for v in (xmin, xmax))
+            first_y, last_y = (int((_HALF_WORLD - v) // size) for v in (ymax, ymin))
+            top = 2**z - 1
+            tiles += [(z, x, y) for x in range(max(first_x, 0), min(last_x, top) + 1)
+                      for y in range(max(first_y, 0), min(last_y, top) + 1)]
+            if len(tiles) > MAX_PRECUT_TILES:
+                break
+        for z, x, y in tiles[:MAX_PRECUT_TILES]:
+            cached_layer_tile(cache, workspace, name, z, x, y, fingerprint=fingerprint)
+            done += 1
+    return done
 
 
 def parcel_tile(workspace: Workspace, z: int, x: int, y: int) -> bytes:

@@ -549,6 +549,11 @@ def test_cached_tile_is_cut_anew_after_a_parcel_edit(demo_copy, centre):
     cache = app.state.tile_cache
     assert cache.hits >= 1  # the second request came from memory
     workspace = open_workspace(demo_copy)
+    far_lon, far_lat = _farthest_parcel_point(workspace, lon, lat)
+    far_tile = TMS.tile(far_lon, far_lat, 16)
+    far_url = f"/tiles/parcels/16/{far_tile.x}/{far_tile.y}.pbf"
+    far = client.get(far_url)
+    assert far.content
     try:
         (parcel,) = workspace.read_layer("parcels", where={"cadastral_no": cadastral_no},
                                          include_personal=False).itertuples()
@@ -561,6 +566,12 @@ def test_cached_tile_is_cut_anew_after_a_parcel_edit(demo_copy, centre):
     assert response.status_code == 200 and response.headers["etag"] != etag
     # The layer's index took in the one written parcel rather than reading them all.
     assert (cache.indexes_built, cache.indexes_updated) == (1, 1)
+    # A tile the edit does not reach stayed cached, under the new state (a new ETag).
+    assert cache.carried_over >= 1
+    hits = cache.hits
+    far_again = client.get(far_url)
+    assert far_again.content == far.content and cache.hits == hits + 1
+    assert far_again.headers["etag"] != far.headers["etag"]
     after = categories()
     assert after[cadastral_no] == new
     assert {k: v for k, v in after.items() if k != cadastral_no} == \
@@ -657,12 +668,17 @@ def test_a_starting_server_builds_the_tile_indexes_in_the_background(demo_gpkg, 
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert health["tiles"] == "ready"
-        assert set(health["tile_index_s"]) == {*PREWARM_LAYERS, "heap"}
+        assert set(health["tile_index_s"]) == {*PREWARM_LAYERS, "heap", "precut"}
+        assert health["tiles_precut"] > 0
         cache = app.state.tile_cache
         assert cache.indexes_built == len(PREWARM_LAYERS)
         tile = TMS.tile(*_any_parcel_point(demo_gpkg), 15)
         assert client.get(f"/tiles/parcels/15/{tile.x}/{tile.y}.pbf").content
         assert cache.indexes_built == len(PREWARM_LAYERS)  # the tile used the prebuilt one
+        low = TMS.tile(*_any_parcel_point(demo_gpkg), 10)  # the zoom maps open at: pre-cut
+        hits = cache.hits
+        assert client.get(f"/tiles/parcels/10/{low.x}/{low.y}.pbf").content
+        assert cache.hits == hits + 1
 
     # Without prewarming, or with a workspace that cannot be read, the server still runs.
     quiet = TestClient(create_app(Settings(workspace=str(demo_gpkg), tile_prewarm=False)))
@@ -687,3 +703,13 @@ def _any_parcel_point(path):
         workspace.close()
     point = parcel.to_crs(4326).geometry.iloc[0].representative_point()
     return point.x, point.y
+
+
+def _farthest_parcel_point(workspace, lon, lat):
+    """A WGS 84 point in the demo parcel farthest from (lon, lat)."""
+    import shapely
+
+    parcels = workspace.read_layer("parcels", include_personal=False).to_crs(4326)
+    points = parcels.geometry.representative_point()
+    far = points.iloc[int(shapely.distance(points.to_numpy(), shapely.Point(lon, lat)).argmax())]
+    return far.x, far.y

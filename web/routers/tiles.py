@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from ..tiles import (
     features_at,
     find_parcel,
     parcels_at,
+    precut_tiles,
     prewarm_indexes,
     tile_fingerprint,
 )
@@ -95,8 +97,10 @@ _CACHE_GUARD = threading.Lock()
 def start_prewarm(state: Any, url: str) -> threading.Thread:
     """Build the tile indexes of the workspace at ``url`` in a background thread.
 
+    Then the low-zoom tiles every map opens with are cut (:func:`precut_tiles`).
     Progress is in ``state.tile_prewarm`` (``status``: building, ready or failed, with
-    the seconds per layer or the error) and in ``/api/health``. A failure only means the
+    the seconds per layer and for the pre-cut tiles, or the error) and in
+    ``/api/health``. A failure only means the
     first tile of a layer reads it, and reports the problem itself.
     """
     from spatial.store import open_workspace
@@ -109,6 +113,9 @@ def start_prewarm(state: Any, url: str) -> threading.Thread:
             workspace = open_workspace(url)
             try:
                 progress["seconds"] = prewarm_indexes(tile_cache(state), workspace)
+                started = time.perf_counter()
+                progress["precut"] = precut_tiles(tile_cache(state), workspace)
+                progress["seconds"]["precut"] = round(time.perf_counter() - started, 3)
             finally:
                 workspace.close()
         except Exception as exc:  # reported here, and met again by the first request
