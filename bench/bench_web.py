@@ -231,6 +231,7 @@ def serve(workspace: Path, *, workers: int = 1, timeout_s: float = 120.0,
                 raise RuntimeError("uvicorn did not start, or its tile indexes did not build")
             time.sleep(0.1)
         info["ready_s"] = round(time.monotonic() - begun, 2)
+        info["rss_mb"] = _rss_mb(proc.pid, workers)
         yield url
     finally:
         proc.terminate()
@@ -239,6 +240,24 @@ def serve(workspace: Path, *, workers: int = 1, timeout_s: float = 120.0,
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _rss_mb(pid: int, workers: int) -> float | None:
+    """Resident memory (MB) of the server: its process, or its worker processes."""
+    def rss(p: int) -> int:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    try:
+        pids = [pid]
+        if workers > 1:
+            pids = [int(c) for c in
+                    Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return round(sum(rss(p) for p in pids) / 1e6, 1)
+    except OSError:
+        return None
 
 
 # --- pages in Chromium -------------------------------------------------------------------
@@ -538,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     index_s = started.get("tile_index_s") or {}
     print(f"tile server: answered {started.get('answer_s')} s after start, tile indexes "
           f"{started.get('tiles')} and {started.get('tiles_precut')} low-zoom tiles cut at "
-          f"{started.get('ready_s')} s ("
+          f"{started.get('ready_s')} s, resident memory {started.get('rss_mb')} MB ("
           + ", ".join(f"{k} {v:.2f} s" for k, v in index_s.items()) + ")")
     print(f"load: before {load_before}; after pages {load_mid}; after tiles {load_after}")
 

@@ -273,8 +273,17 @@ def _tree(geometry: np.ndarray) -> shapely.STRtree:
 
 
 def _generalise(geometry: np.ndarray) -> dict[int, np.ndarray]:
-    return {z: shapely.simplify(geometry, tile_unit(z), preserve_topology=False)
-            for z in GENERALISED_ZOOMS}
+    """The generalised copies; a feature simplification leaves as it was is not copied.
+
+    Most parcels have a handful of vertices, all of which show at zoom 12: their copy
+    would be the same shape again (nine in ten, about 200 bytes each).
+    """
+    out = {}
+    count = shapely.get_num_coordinates(geometry)
+    for z in GENERALISED_ZOOMS:
+        simple = shapely.simplify(geometry, tile_unit(z), preserve_topology=False)
+        out[z] = np.where(shapely.get_num_coordinates(simple) == count, geometry, simple)
+    return out
 
 
 def build_tile_index(workspace: Workspace, name: str) -> TileIndex:
@@ -334,9 +343,9 @@ def update_tile_index(workspace: Workspace, name: str, index: TileIndex,
         return None  # not what the history said: read everything instead
     added = np.asarray(_web_mercator(fresh.geometry), dtype=object)
     geometry = np.concatenate([index.geometry[keep], added])[order]
-    generalised = {z: np.concatenate([g[keep], shapely.simplify(
-        added, tile_unit(z), preserve_topology=False)])[order]
-        for z, g in index.generalised.items()}
+    added_generalised = _generalise(added)
+    generalised = {z: np.concatenate([g[keep], added_generalised[z]])[order]
+                   for z, g in index.generalised.items()}
     mosaic = None
     if index.mosaic is not None:
         mosaic = np.concatenate([index.mosaic[keep],
@@ -659,6 +668,26 @@ def _settle_heap() -> None:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        _trim_malloc()
+
+
+def _trim_malloc() -> None:
+    """Give the C heap's free pages back to the system (glibc), after a layer was read.
+
+    Reading a whole layer leaves hundreds of megabytes of freed decoding buffers in the
+    process's heap; without this a server showed them as resident for good.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim = getattr(libc, "malloc_trim", None)
+    except OSError:
+        return
+    if trim is not None:
+        trim(0)
 
 
 def tile_fingerprint(workspace: Workspace, name: str) -> tuple[Any, ...]:
