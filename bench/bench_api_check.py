@@ -89,17 +89,24 @@ def start_server(path: Path, port: int, *, workers: int = 1,
          "warning", "--no-access-log"],
         env=env, cwd=source or Path(__file__).resolve().parent.parent,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
+    streak = 0
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError("uvicorn exited")
         try:
-            httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1.0)
-            return server
+            health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1.0).json()
         except httpx.HTTPError:
             time.sleep(0.2)
+            continue
+        # Steady state: each worker has built its tile indexes (a background job at
+        # start-up that would share the cores with the first seconds of checks).
+        streak = streak + 1 if health.get("tiles", "ready") != "building" else 0
+        if streak >= 4 * workers:
+            return server
+        time.sleep(0.1)
     server.kill()
-    raise RuntimeError("uvicorn did not start")
+    raise RuntimeError("uvicorn did not start, or its tile indexes did not build")
 
 
 def requests_pool(path: Path, size: int, seed: int) -> list[dict[str, Any]]:
