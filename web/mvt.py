@@ -362,9 +362,19 @@ class CodedColumn:
 
     @classmethod
     def from_values(cls, values: Sequence[Any] | np.ndarray | pd.Series) -> CodedColumn:
-        series = pd.Series(np.asarray(values, dtype=object) if not isinstance(values, pd.Series)
-                           else values.astype(object).to_numpy(), dtype=object)
-        codes, uniques = pd.factorize(series, sort=False)
+        array = (values.astype(object).to_numpy() if isinstance(values, pd.Series)
+                 else np.asarray(values, dtype=object))
+        plain_types = {type(v) for v in array if v is not None}
+        if len(plain_types) > 1:
+            # True == 1 == 1.0 to pandas; as tile values they differ (bool, int, double).
+            known = pd.notna(pd.Series(array, dtype=object)).to_numpy()
+            keyed = pd.Series([(type(v).__name__, v) if k else None
+                               for v, k in zip(array, known, strict=True)], dtype=object)
+            codes, keys = pd.factorize(keyed, sort=False)
+            uniques = [key[1] for key in keys]
+        else:
+            codes, distinct = pd.factorize(pd.Series(array, dtype=object), sort=False)
+            uniques = list(distinct)
         plain = [u.item() if isinstance(u, np.generic) else u for u in uniques]
         entries, sizes = _value_entries(plain)
         return cls(np.asarray(codes, dtype=np.int64), entries, sizes,

@@ -713,3 +713,42 @@ def _farthest_parcel_point(workspace, lon, lat):
     points = parcels.geometry.representative_point()
     far = points.iloc[int(shapely.distance(points.to_numpy(), shapely.Point(lon, lat)).argmax())]
     return far.x, far.y
+
+
+_VALUES = st.one_of(st.none(), st.text(max_size=40), st.integers(-2**62, 2**62),
+                    st.booleans(), st.floats(allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=60, deadline=None)
+@given(first=st.lists(st.tuples(_VALUES, st.text(max_size=12) | st.none()), min_size=1,
+                      max_size=30),
+       more=st.lists(st.tuples(_VALUES, st.text(max_size=12) | st.none()), max_size=10),
+       data=st.data())
+def test_coded_columns_extended_and_taken_encode_the_values_they_hold(first, more, data):
+    """Tags decode to the values, after factorising, extending and reordering columns."""
+    import numpy as np
+    import shapely
+
+    from web.mvt import CodedColumn, encode_layer
+
+    rows = first + more
+    keep = np.array(data.draw(st.lists(st.booleans(), min_size=len(first),
+                                       max_size=len(first))))
+    kept = [row for row, k in zip(first, keep, strict=True) if k] + more
+    if not kept:
+        return
+    order = np.array(data.draw(st.permutations(range(len(kept)))), dtype=np.int64)
+    columns = {}
+    for c in range(2):
+        base = CodedColumn.from_values([row[c] for row in first])
+        columns[f"c{c}"] = base.extended(keep, [row[c] for row in more]).take(order)
+    geoms = shapely.box(np.arange(len(kept)) * 10, 0, np.arange(len(kept)) * 10 + 5, 5)
+    decoded = mapbox_vector_tile.decode(encode_layer("l", geoms, columns))["l"]["features"]
+    assert len(decoded) == len(kept) and len(rows) >= len(kept)
+    for feature, i in zip(decoded, order, strict=True):
+        want = {f"c{c}": kept[i][c] for c in range(2) if kept[i][c] is not None}
+        got = feature["properties"]
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            assert type(got[key]) is type(value) or isinstance(value, float)
+            assert got[key] == value
