@@ -279,11 +279,21 @@ def exposed_parcels(
                                categories=classes).codes,
     })
     separator = ", " if lang is not None else ","
-    grouped = pairs.groupby("parcel")
-    joined = grouped["hazard_type"].agg(lambda s: separator.join(sorted(set(map(str, s)))))
-    ranks = grouped["rank"].max()
+    # Each parcel's distinct types, sorted, joined: one sort of the distinct pairs and one
+    # string concatenation per run of a parcel's pairs (np.add.reduceat), no Python
+    # function per parcel (which took a second for 44 000 exposed parcels).
+    distinct = pairs[["parcel", "hazard_type"]].astype({"hazard_type": str}) \
+        .drop_duplicates().sort_values(["parcel", "hazard_type"], kind="stable")
+    owner = distinct["parcel"].to_numpy()
+    names = distinct["hazard_type"].to_numpy(dtype=object)
+    first = np.r_[True, owner[1:] != owner[:-1]] if len(owner) else np.zeros(0, dtype=bool)
+    pieces = np.where(first, names, np.add(separator, names, dtype=object))
+    starts = np.flatnonzero(first)
+    joined = pd.Series(np.add.reduceat(pieces, starts) if len(starts) else [],
+                       index=owner[starts], dtype=object)
+    ranks = pairs.groupby("parcel")["rank"].max()
     index = joined.index.to_numpy()
-    kept = [c for c in (*keep, "cadastral_no", "settlement") if c in parcels]
+    kept = [c for c in dict.fromkeys((*keep, "cadastral_no", "settlement")) if c in parcels]
     exposed = parcels[[*kept, "geometry"]].iloc[index].copy()
     exposed["hazard_types"] = joined.to_numpy()
     rank = ranks.reindex(joined.index).to_numpy()

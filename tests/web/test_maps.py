@@ -335,3 +335,25 @@ def test_edit_form_is_offered_only_to_editors(demo_copy):
     # land specialists read and write holders; the field is theirs
     assert fields["holder"]["kind"] == "text"
     assert all(not f["label"].startswith("field_") for f in editor["fields"])
+
+
+def test_exposed_parcels_joins_each_parcels_distinct_types_sorted_with_its_worst_class():
+    """Tiny frames in UTM 42N: repeated and mixed hazards per parcel, one parcel untouched."""
+    import geopandas as gpd
+    import shapely
+
+    parcels = gpd.GeoDataFrame(
+        {"cadastral_no": ["A", "B", "C"], "settlement": ["s1", None, "s2"]},
+        geometry=[shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10),
+                  shapely.box(40, 0, 50, 10)], crs=32642)
+    hazards = gpd.GeoDataFrame(
+        {"hazard_type": ["mudflow", "flood", "mudflow", "landslide", "flood"],
+         "hazard_class": ["low", "high", "medium", "low", "low"]},
+        geometry=[shapely.box(5, 5, 25, 8), shapely.box(-5, -5, 3, 3),
+                  shapely.box(22, 2, 24, 4), shapely.box(1, 1, 2, 2),
+                  shapely.box(100, 100, 101, 101)], crs=32642)
+    exposed = exposed_parcels(parcels, hazards, lang=None, keep=("settlement",))
+    assert exposed["cadastral_no"].tolist() == ["A", "B"]
+    assert exposed["hazard_types"].tolist() == ["flood,landslide,mudflow", "mudflow"]
+    assert exposed["hazard_class"].tolist() == ["high", "medium"]
+    assert exposed["settlement"].tolist() == ["s1", None]
