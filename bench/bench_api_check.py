@@ -75,18 +75,19 @@ def free_port() -> int:
         return port
 
 
-def start_server(path: Path, port: int, *, workers: int = 1,
-                 source: Path | None = None) -> subprocess.Popen[bytes]:
+def start_server(path: Path, port: int, *, workers: int = 1, source: Path | None = None,
+                 extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     """``uvicorn web.app:create_app --factory`` with ``workers`` processes, settings from env.
 
     ``source`` runs the server from another checkout (``git archive <commit>``) to
-    compare with an earlier version on the same machine, in the same run.
+    compare with an earlier version on the same machine, in the same run; ``extra``
+    are more uvicorn options (``--http h11 --loop asyncio``: its pure-Python parts).
     """
     env = {**os.environ, "JER_WORKSPACE": str(path), "JER_SECRET_KEY": "bench"}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
-         "warning", "--no-access-log"],
+         "warning", "--no-access-log", *extra],
         env=env, cwd=source or Path(__file__).resolve().parent.parent,
     )
     deadline = time.monotonic() + 120
@@ -305,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
     parser.add_argument("--source", type=Path,
                         help="Run the server from this source tree (an earlier commit)")
+    parser.add_argument("--compare-h11", action="store_true",
+                        help="Also run each server with uvicorn's pure-Python HTTP parser "
+                             "and event loop (--http h11 --loop asyncio), side by side")
     args = parser.parse_args(argv)
 
     has_wrk = shutil.which("wrk") is not None
@@ -336,9 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"workspace: {n_parcels:,} parcels, " + ", ".join(f"{v} {k}" for k, v in
                                                                counts.items())
               + (f" (built in {build_s:.0f} s)" if build_s else ""))
-        for workers in args.workers:
+        stacks: list[tuple[str, tuple[str, ...]]] = [("default", ())]
+        if args.compare_h11:
+            stacks.append(("h11+asyncio", ("--http", "h11", "--loop", "asyncio")))
+        for workers, (stack, extra) in ((w, x) for w in args.workers for x in stacks):
             port = free_port()
-            server = start_server(path, port, workers=workers, source=args.source)
+            server = start_server(path, port, workers=workers, source=args.source, extra=extra)
             try:
                 url = f"http://127.0.0.1:{port}"
                 first_s = warm_up(url, token, bodies, clients=args.clients,
@@ -347,10 +354,11 @@ def main(argv: list[str] | None = None) -> int:
                     run = measure(url, token, bodies, client=kind, clients=args.clients,
                                   seconds=args.seconds, floor_seconds=args.baseline_seconds,
                                   folder=folder)
-                    run.update(workers=workers, first_check_s=round(first_s, 3),
+                    run.update(workers=workers, first_check_s=round(first_s, 3), http=stack,
                                load_average=[round(x, 2) for x in os.getloadavg()])
                     runs.append(run)
-                    print(f"{workers} worker(s), {kind} client, {args.clients} connections × "
+                    print(f"{workers} worker(s), {stack} HTTP, {kind} client, "
+                          f"{args.clients} connections × "
                           f"{args.seconds:.0f} s (first check {first_s * 1000:.0f} ms, load "
                           f"average {run['load_average'][0]:.2f}):")
                     print(_line("POST /api/checks", run["checks"]))
