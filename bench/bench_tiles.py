@@ -59,7 +59,7 @@ def measure_cut(path: Path, index: Any, per_zoom: int) -> dict[int, dict[str, fl
         for i in picked:
             t = tiles[i]
             started = time.perf_counter()
-            data = layer_tile(None, "parcels", t.z, t.x, t.y, index=index)  # type: ignore[arg-type]
+            data = layer_tile(None, "parcels", t.z, t.x, t.y, index=index)
             seconds.append(time.perf_counter() - started)
             sizes.append(len(data))
         out[z] = {**_percentiles(seconds), "tiles": len(picked),

@@ -378,7 +378,7 @@ def _written_since(workspace: Workspace, last: tuple[Any, ...] | None) -> set[in
     return None
 
 
-def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int, *,
+def layer_tile(workspace: Workspace | None, name: str, z: int, x: int, y: int, *,
                index: TileIndex | None = None) -> bytes:
     """The tile ``z/x/y`` of served layer ``name`` as MVT bytes; empty where nothing lies.
 
@@ -388,6 +388,8 @@ def layer_tile(workspace: Workspace, name: str, z: int, x: int, y: int, *,
     source = tile_source(name)
     check_tile(z, x, y)
     if index is None:
+        if workspace is None:
+            raise ValueError("layer_tile needs a workspace or the layer's index")
         index = build_tile_index(workspace, name)
     return index_tile(index, name, z, x, y, mosaic=source.mosaic is not None)
 

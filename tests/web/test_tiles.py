@@ -601,7 +601,7 @@ def _index_tiles(index, name, parcels):
     for point in parcels.to_crs(4326).geometry.representative_point():
         for z in (10, 12, 14, 16):
             t = TMS.tile(point.x, point.y, z)
-            data = layer_tile(None, name, t.z, t.x, t.y, index=index)  # type: ignore[arg-type]
+            data = layer_tile(None, name, t.z, t.x, t.y, index=index)
             features = mapbox_vector_tile.decode(data).get(name, {}).get("features", [])
             out[(t.z, t.x, t.y)] = sorted(
                 (repr(sorted(f["properties"].items())), repr(f["geometry"]))
