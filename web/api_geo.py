@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from fastapi.responses import JSONResponse
 from pyproj import CRS, Transformer
@@ -97,7 +98,24 @@ def polygon_from_geojson(value: Mapping[str, Any], *, column: str = "geometry"
     return geom, []
 
 
-class GeoJSONResponse(JSONResponse):
+class FastJSONResponse(JSONResponse):
+    """JSON written by orjson: compact UTF-8 like Starlette's, several times faster.
+
+    A check's answer carries its geometries as GeoJSON; ``json.dumps`` of it was 6 % of
+    the server's CPU under concurrent checks, on the event loop. What orjson cannot
+    write (an integer over 64 bits, a key that is not a string, a numpy scalar) goes to
+    Starlette's encoder, which answers as before. orjson writes NaN as ``null`` where
+    Starlette refused it.
+    """
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:  # orjson.JSONEncodeError is one
+            return super().render(content)
+
+
+class GeoJSONResponse(FastJSONResponse):
     """JSON with the GeoJSON media type; varies by credentials, never sniffed as HTML."""
 
     media_type = GEOJSON
@@ -112,7 +130,7 @@ class GeoJSONResponse(JSONResponse):
 API_HEADERS = {"X-Content-Type-Options": "nosniff", "Vary": "Authorization, Cookie"}
 
 
-class APIResponse(JSONResponse):
+class APIResponse(FastJSONResponse):
     """A JSON answer of this API (``nosniff``, varies by credentials)."""
 
     def __init__(self, content: Any, status_code: int = 200,

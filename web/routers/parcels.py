@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
@@ -31,6 +31,7 @@ from spatial.errors import ConflictError, CRSError, InputError, NotFoundError
 from spatial.schema import layer_schema
 from spatial.store import Workspace
 
+from ..api_geo import FastJSONResponse
 from ..auth import CurrentUser, User, require
 from ..deps import WorkspaceDep
 
@@ -44,7 +45,7 @@ ROUND_TRIP_M = 0.001
 EditorDep = Annotated[User, Depends(require("edit_inventory"))]
 
 
-class GeoJSONResponse(JSONResponse):
+class GeoJSONResponse(FastJSONResponse):
     """JSON with the GeoJSON media type (RFC 7946), also announced in the OpenAPI document.
 
     The same URL answers with or without holders depending on the caller, so caches
