@@ -102,15 +102,15 @@ class FastJSONResponse(JSONResponse):
     """JSON written by orjson: compact UTF-8 like Starlette's, several times faster.
 
     A check's answer carries its geometries as GeoJSON; ``json.dumps`` of it was 6 % of
-    the server's CPU under concurrent checks, on the event loop. What orjson cannot
-    write (an integer over 64 bits, a key that is not a string, a numpy scalar) goes to
-    Starlette's encoder, which answers as before. orjson writes NaN as ``null`` where
-    Starlette refused it.
+    the server's CPU under concurrent checks, on the event loop. numpy scalars and
+    arrays are written as numbers and lists. What orjson cannot write (an integer over
+    64 bits, a key that is not a string) goes to Starlette's encoder, which answers as
+    before. orjson writes NaN as ``null`` where Starlette refused it.
     """
 
     def render(self, content: Any) -> bytes:
-        try:
-            return orjson.dumps(content)
+        try:  # numpy scalars too: json.dumps writes a float64 (a float subclass)
+            return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
         except TypeError:  # orjson.JSONEncodeError is one
             return super().render(content)
 

@@ -27,5 +27,14 @@ def test_api_json_is_the_json_starlette_writes(content):
 def test_what_orjson_cannot_write_goes_to_starlettes_encoder():
     big = {"n": 2**70, 1: "int key"}
     assert json.loads(APIResponse(big).body) == {"n": 2**70, "1": "int key"}
-    with pytest.raises(TypeError):  # as before: a numpy scalar is no JSON for either
-        APIResponse({"x": np.int64(3)})
+
+
+def test_numpy_values_are_written_by_orjson_itself(monkeypatch):
+    """Areas and shares come as numpy floats; they must not send a check to the fallback."""
+    def refuse(self, content):
+        raise AssertionError("fell back to Starlette's encoder")
+
+    monkeypatch.setattr(JSONResponse, "render", refuse)
+    body = APIResponse({"f": np.float64(0.25), "i": np.int64(3), "b": np.bool_(True),
+                        "a": np.array([1.5, 2.0])}).body
+    assert json.loads(body) == {"f": 0.25, "i": 3, "b": True, "a": [1.5, 2.0]}
