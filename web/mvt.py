@@ -256,17 +256,13 @@ def _features(tags: np.ndarray, tag_count: np.ndarray, kind: np.ndarray, stream:
     tagged = start[has_tags]
     out[tagged + 2] = _FEATURE_TAGS
     out[tagged + 3] = tag_bytes[has_tags]
-    tag_start = np.repeat(start + 4, tag_count)
-    tag_rank = np.arange(len(tags)) - np.repeat(np.cumsum(tag_count) - tag_count, tag_count)
-    out[tag_start + tag_rank] = tags
+    out[_ranges(start + 4, tag_count)] = tags
     after = start + 2 + np.where(has_tags, 2 + tag_count, 0)
     out[after] = _FEATURE_TYPE
     out[after + 1] = kind
     out[after + 2] = _FEATURE_GEOMETRY
     out[after + 3] = geometry_bytes
-    geometry_rank = (np.arange(len(stream))
-                     - np.repeat(np.cumsum(geometry_count) - geometry_count, geometry_count))
-    out[np.repeat(after + 4, geometry_count) + geometry_rank] = stream
+    out[_ranges(after + 4, geometry_count)] = stream
     return _varints(out)
 
 

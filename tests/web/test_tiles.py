@@ -656,7 +656,8 @@ def test_an_index_updated_after_edits_is_the_index_a_full_build_gives(demo_copy)
         workspace.close()
 
 
-def test_a_starting_server_builds_the_tile_indexes_in_the_background(demo_gpkg, tmp_path):
+def test_a_starting_server_builds_the_tile_indexes_in_the_background(demo_gpkg, centre,
+                                                                     tmp_path):
     import time
 
     from web.tiles import PREWARM_LAYERS
@@ -672,10 +673,10 @@ def test_a_starting_server_builds_the_tile_indexes_in_the_background(demo_gpkg, 
         assert health["tiles_precut"] > 0
         cache = app.state.tile_cache
         assert cache.indexes_built == len(PREWARM_LAYERS)
-        tile = TMS.tile(*_any_parcel_point(demo_gpkg), 15)
+        tile = TMS.tile(*centre[:2], 15)
         assert client.get(f"/tiles/parcels/15/{tile.x}/{tile.y}.pbf").content
         assert cache.indexes_built == len(PREWARM_LAYERS)  # the tile used the prebuilt one
-        low = TMS.tile(*_any_parcel_point(demo_gpkg), 10)  # the zoom maps open at: pre-cut
+        low = TMS.tile(*centre[:2], 10)  # the zoom maps open at: pre-cut
         hits = cache.hits
         assert client.get(f"/tiles/parcels/10/{low.x}/{low.y}.pbf").content
         assert cache.hits == hits + 1
@@ -694,15 +695,6 @@ def test_a_starting_server_builds_the_tile_indexes_in_the_background(demo_gpkg, 
         assert health["tiles"] == "failed"
         assert "gone.gpkg" in broken.state.tile_prewarm["error"]
 
-
-def _any_parcel_point(path):
-    workspace = open_workspace(path)
-    try:
-        parcel = workspace.read_layer("parcels", include_personal=False, limit=1)
-    finally:
-        workspace.close()
-    point = parcel.to_crs(4326).geometry.iloc[0].representative_point()
-    return point.x, point.y
 
 
 def _farthest_parcel_point(workspace, lon, lat):
@@ -752,3 +744,15 @@ def test_coded_columns_extended_and_taken_encode_the_values_they_hold(first, mor
         for key, value in want.items():
             assert type(got[key]) is type(value) or isinstance(value, float)
             assert got[key] == value
+
+
+def test_a_client_revalidating_its_tile_never_waits_for_an_index(demo_gpkg, centre):
+    """A fresh process answers 304 from the fingerprint alone, reading no layer."""
+    tile = TMS.tile(*centre[:2], 16)
+    url = f"/tiles/parcels/16/{tile.x}/{tile.y}.pbf"
+    first = TestClient(create_app(Settings(workspace=str(demo_gpkg))))
+    etag = first.get(url).headers["etag"]
+    fresh = create_app(Settings(workspace=str(demo_gpkg)))
+    answer = TestClient(fresh).get(url, headers={"If-None-Match": etag})
+    assert answer.status_code == 304 and answer.headers["etag"] == etag
+    assert fresh.state.tile_cache.indexes_built == 0

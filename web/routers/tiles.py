@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from spatial.errors import InputError
 from spatial.store import Workspace
@@ -22,14 +21,12 @@ from ..services import resolve_rulebook, rulebook_stamp
 from ..tiles import (
     TILE_LAYERS,
     TileCache,
-    cached_layer_tile,
-    check_tile,
+    cached_layer_tile_async,
     features_at,
     find_parcel,
     parcels_at,
     precut_tiles,
     prewarm_indexes,
-    tile_fingerprint,
 )
 
 router = APIRouter(tags=["maps"])
@@ -74,17 +71,8 @@ async def tile(layer: str, z: int, x: int, y: int, workspace: WorkspaceDep, requ
     zone, with their hazard types and worst class). The ETag changes with the data the
     tile is cut from; browsers revalidate (``no-cache``) and get 304 while it holds.
     """
-    # A tile is cut from the layer's in-memory index in a few milliseconds of CPU under
-    # the interpreter lock: on the event loop that is quicker than in a worker thread,
-    # where the map's parallel tile requests fought over the lock (p95 doubled). Only
-    # reading a layer into a new index (seconds, after a change) goes to a thread.
-    cache = tile_cache(request.app.state)
-    fingerprint = tile_fingerprint(workspace, layer)
-    check_tile(z, x, y)
-    if not cache.has_index(workspace, layer, fingerprint):
-        await run_in_threadpool(cache.index, workspace, layer, fingerprint)
-    data, etag = cached_layer_tile(cache, workspace, layer, z, x, y,
-                                   if_none_match=if_none_match, fingerprint=fingerprint)
+    data, etag = await cached_layer_tile_async(tile_cache(request.app.state), workspace,
+                                               layer, z, x, y, if_none_match=if_none_match)
     headers = {"Cache-Control": "no-cache", "ETag": etag}
     if data is None:
         return Response(status_code=304, headers=headers)
